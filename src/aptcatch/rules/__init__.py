@@ -1,0 +1,1 @@
+"""Rules shipped with aptcatch (data only): YARA rules for exploit structures."""
