@@ -49,7 +49,10 @@ _IPV4 = re.compile(
 )
 _EMAIL = re.compile(r"(?i)(?<![\w.+-])([a-z0-9._%+-]{1,64}@(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24})\b")
 _HEX = re.compile(r"(?<![0-9A-Fa-f])([0-9A-Fa-f]{64}|[0-9A-Fa-f]{40}|[0-9A-Fa-f]{32})(?![0-9A-Fa-f])")
-_WINPATH = re.compile(r"(?i)(?<![\w])((?:[a-z]:\\|%[a-z_]+%\\|\\\\[\w.$-]+\\)[^\s\"'<>|*?\r\n;,]{2,260})")
+_WINPATH = re.compile(
+    r"(?i)(?<![\w])((?:[a-z]:\\|%[a-z_]+%\\|\\\\[\w.$-]+\\)"
+    r"(?:[^\\\r\n\"'<>|*?:%]{1,80}\\){0,20}[^\\\s\"'<>|*?:%;,]{1,120})"
+)
 _REGKEY = re.compile(
     r"(?i)\b((?:HKEY_(?:LOCAL_MACHINE|CURRENT_USER|CLASSES_ROOT|USERS|CURRENT_CONFIG)|HK(?:LM|CU|CR|U|CC))"
     r"\\[^\s\"'<>\r\n]{3,300})"
@@ -127,6 +130,7 @@ def extract_indicators(text: str) -> Iterator[tuple[IndicatorType, str]]:
     """Yield (type, raw value) pairs found in ``text``; duplicates are removed by the caller."""
     if not text:
         return
+    text = refang(text)
     url_spans: list[tuple[int, int]] = []
     for m in _URL.finditer(text):
         url = refang(m.group(0)).rstrip(".,;:!?)'\"")

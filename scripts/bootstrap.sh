@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Install everything aptcatch needs into ./.venv, plus the few Debian packages it relies on:
+#   7zip        - the 7zz tool rarfile uses to extract RAR archives
+#   libchm-dev  - CHM library that the pychm binding compiles against
+# Idempotent: re-running only reinstalls when pyproject.toml changed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-python3}
+DEB_PKGS=(7zip libchm-dev)
+
+missing=()
+for pkg in "${DEB_PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if ((${#missing[@]})); then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "bootstrap: installing Debian packages: ${missing[*]}" >&2
+    $SUDO apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  else
+    echo "bootstrap: please install ${missing[*]} (or their equivalents) with your package manager" >&2
+    exit 1
+  fi
+fi
+
+"$PY" - <<'PYCHECK'
+import sys
+if sys.version_info < (3, 11):
+    sys.exit(f"aptcatch needs Python >= 3.11, found {sys.version.split()[0]}")
+PYCHECK
+
+[ -x .venv/bin/python ] || "$PY" -m venv .venv
+stamp=.venv/.aptcatch-installed
+want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: installing aptcatch and its dependencies into .venv" >&2
+  .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+  .venv/bin/python -m pip install -q -e '.[dev]' 2>&1 | grep -v '^WARNING: Location' >&2 || true
+  .venv/bin/python -c "import aptcatch, chm.chm, yara_x, oletools" || { echo "bootstrap: install failed" >&2; exit 1; }
+  echo "$want" > "$stamp"
+fi
