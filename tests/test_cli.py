@@ -53,7 +53,7 @@ def test_output_file_and_terminal_view(
     sample = tmp_path / "lure.eml"
     sample.write_bytes(LURE)
     out_file = tmp_path / "report.json"
-    code, out, err = run(["scan", "-o", str(out_file), str(sample)], capsys)
+    code, out, _err = run(["scan", "-o", str(out_file), str(sample)], capsys)
     assert code == EXIT_MALICIOUS
     assert json.loads(out_file.read_text())["items"][0]["verdict"] == "malicious"
     assert "MALICIOUS" in out
