@@ -61,7 +61,7 @@ def identify(data: bytes, name: str = "") -> FileType:
         return FileType.RTF
     if data[:20] == LNK_MAGIC:
         return FileType.LNK
-    if data[:16] == ONENOTE_MAGIC:
+    if data[:16] == ONENOTE_MAGIC or data[:15] == ONENOTE_MAGIC[1:]:  # 2nd: first byte lost in transit
         return FileType.ONENOTE
     if data.startswith(b"ITSF"):
         return FileType.CHM
