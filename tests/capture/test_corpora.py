@@ -37,7 +37,13 @@ def otd(shared_data: Path) -> Path:
     return shared_data / "oletools-testdata" / "tests" / "test-data"
 
 
-def test_oletools_dde_samples_show_dde(scanner: Scanner, otd: Path) -> None:
+@pytest.fixture(scope="module")
+def oscanner() -> Scanner:
+    """oletools zips its samples with the password 'infected-test', given as an analyst would (-p)."""
+    return Scanner(ScanConfig(passwords=("infected-test",)))
+
+
+def test_oletools_dde_samples_show_dde(oscanner: Scanner, otd: Path) -> None:
     names = [
         "dde-test.docx",
         "dde-test.docm",
@@ -51,34 +57,34 @@ def test_oletools_dde_samples_show_dde(scanner: Scanner, otd: Path) -> None:
         "dde-in-word2003.xml.zip",
         "dde-in-word2007.xml.zip",
     ]
-    missing = [n for n in names if not family(scanner.scan_file(otd / "msodde" / n), "dde.")]
+    missing = [n for n in names if not family(oscanner.scan_file(otd / "msodde" / n), "dde.")]
     assert not missing
 
 
-def test_oletools_harmless_files_stay_clean(scanner: Scanner, otd: Path) -> None:
+def test_oletools_harmless_files_stay_clean(oscanner: Scanner, otd: Path) -> None:
     for p in [*sorted((otd / "msodde").glob("harmless-clean*")), otd / "ooxml" / "harmless-clean.xml"]:
-        r = scanner.scan_file(p)
+        r = oscanner.scan_file(p)
         assert r.verdict == "clean", (p.name, r.reasons)
 
 
-def test_oletools_excel4_samples_show_xlm(scanner: Scanner, otd: Path) -> None:
+def test_oletools_excel4_samples_show_xlm(oscanner: Scanner, otd: Path) -> None:
     for p in sorted((otd / "excel4-macros").iterdir()):
-        r = scanner.scan_file(p)
+        r = oscanner.scan_file(p)
         assert family(r, "xlm."), (p.name, ids(r))
 
 
-def test_oletools_encrypted_files_are_decrypted(scanner: Scanner, otd: Path) -> None:
+def test_oletools_encrypted_files_are_decrypted(oscanner: Scanner, otd: Path) -> None:
     for p in sorted((otd / "encrypted").iterdir()):
-        r = scanner.scan_file(p)
+        r = oscanner.scan_file(p)
         children = [a for a in walk(r.artifact) if a.name.startswith("decrypted")]
         assert children, (p.name, [e.message for a in walk(r.artifact) for e in a.errors])
         if p.name.startswith("autostart"):
             assert any(i.startswith("vba.autoexec") for i in ids(r)), (p.name, ids(r))
 
 
-def test_oletools_external_links_show_remote_target(scanner: Scanner, otd: Path) -> None:
+def test_oletools_external_links_show_remote_target(oscanner: Scanner, otd: Path) -> None:
     for p in sorted((otd / "oleobj" / "external_link").iterdir()):
-        r = scanner.scan_file(p)
+        r = oscanner.scan_file(p)
         assert any(i.type.value in ("url", "file_path") for i in r.indicators) or family(
             r, "ooxml.external"
         ), (
@@ -87,14 +93,14 @@ def test_oletools_external_links_show_remote_target(scanner: Scanner, otd: Path)
         )
 
 
-def test_oletools_embedded_objects_are_found(scanner: Scanner, otd: Path) -> None:
+def test_oletools_embedded_objects_are_found(oscanner: Scanner, otd: Path) -> None:
     for p in sorted((otd / "oleobj").glob("embedded-simple-2007.*")):
-        r = scanner.scan_file(p)
+        r = oscanner.scan_file(p)
         assert len(walk(r.artifact)) > 1, p.name
 
 
-def test_oletools_rtf_objects(scanner: Scanner, otd: Path) -> None:
-    r = scanner.scan_file(otd / "rtfobj" / "issue_185.rtf.zip")
+def test_oletools_rtf_objects(oscanner: Scanner, otd: Path) -> None:
+    r = oscanner.scan_file(otd / "rtfobj" / "issue_185.rtf.zip")
     rtf = [a for a in walk(r.artifact) if a.type == "rtf"]
     assert rtf
     assert rtf[0].children, "RTF objects must be extracted"
