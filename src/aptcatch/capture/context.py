@@ -35,6 +35,8 @@ DEFAULT_PASSWORDS: tuple[str, ...] = (
 
 MetaValue = JSONScalar | list[JSONScalar]
 
+LURE_METADATA_KEYS = frozenset({"company", "manager", "category", "organization", "organisation"})
+
 
 @dataclass
 class RawFinding:
@@ -204,6 +206,8 @@ class ArtifactContext:
         if isinstance(value, str) and len(value) > 1000:
             value = value[:997] + "..."
         self._node.metadata[key] = value
+        if key in LURE_METADATA_KEYS and isinstance(value, str):
+            self.text(value, "metadata")  # organisation names hint at the targeted sector
 
     def error(self, kind: str, message: str) -> None:
         self._node.errors.append(
