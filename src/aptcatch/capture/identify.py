@@ -45,7 +45,7 @@ _PS_HINTS = re.compile(
     rb"(?i)\$\w+\s*=|Invoke-(Expression|WebRequest|RestMethod)|New-Object\s|IEX\b|"
     rb"\[System\.|-EncodedCommand|Start-Process|DownloadString|\[Convert\]::"
 )
-_BAT_HINTS = re.compile(rb"(?im)^\s*(@echo\s+off|echo\s|set\s+\w+=|if\s+exist|goto\s|call\s|rem\s|:\w+\s*$)")
+_BAT_HINTS = re.compile(rb"(?im)^\s*(@echo\s+off|echo\s|set\s+\w+=|if\s+exist|goto\s|call\s|rem\s|:\w+\s*$|::)")
 
 
 def identify(data: bytes, name: str = "") -> FileType:
@@ -249,6 +249,8 @@ def _identify_script(head: bytes, lname: str) -> FileType:
         FileType.BATCH: len(_BAT_HINTS.findall(head)),
     }
     ext = "." + lname.rsplit(".", 1)[-1] if "." in lname else ""
+    if b"#@~^" in head[:4096]:  # Microsoft Script Encoder output (.vbe / .jse)
+        return FileType.JS if ext in (".jse", ".js") else FileType.VBS
     hinted = _EXT_SCRIPT.get(ext)
     if hinted in scores and scores[hinted] > 0:
         return hinted
