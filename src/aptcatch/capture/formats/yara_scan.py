@@ -120,13 +120,15 @@ class YaraAnalyzer:
 
     def __init__(self, compiled: CompiledRules, timeout: int = 10) -> None:
         self.compiled = compiled
-        self._scanner = yara_x.Scanner(compiled.rules) if compiled.rules is not None else None
-        if self._scanner is not None:
-            self._scanner.set_timeout(timeout)
+        self.timeout = timeout
 
     def analyze(self, ctx: ArtifactContext) -> None:
-        if self._scanner is None or not ctx.data:
+        if self.compiled.rules is None or not ctx.data:
             return
+        # A yara_x.Scanner must be dropped on the thread that made it; one per call (~20 µs) keeps it
+        # out of any object graph the garbage collector might free from another thread.
+        scanner = yara_x.Scanner(self.compiled.rules)
+        scanner.set_timeout(self.timeout)
         name = ctx.name
         ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
         for g, v in (
@@ -135,9 +137,9 @@ class YaraAnalyzer:
             ("extension", ext),
             ("filetype", ctx.type.value),
         ):
-            self._scanner.set_global(g, v)
+            scanner.set_global(g, v)
         try:
-            results = self._scanner.scan(ctx.data)
+            results = scanner.scan(ctx.data)
         except yara_x.TimeoutError:
             ctx.error("timeout", "YARA scan timed out")
             return
