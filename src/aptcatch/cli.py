@@ -28,6 +28,7 @@ EXIT_SUSPICIOUS = 1
 EXIT_MALICIOUS = 2
 EXIT_INCOMPLETE = 3
 EXIT_USAGE = 64
+EXIT_DATAERR = 65
 EXIT_INTERNAL = 70
 EXIT_CODES = {
     EXIT_CLEAN: "every item clean",
@@ -35,6 +36,7 @@ EXIT_CODES = {
     EXIT_MALICIOUS: "worst item malicious",
     EXIT_INCOMPLETE: "an input could not be analysed at all (missing, unreadable, over the size limit)",
     EXIT_USAGE: "usage error (bad option or argument)",
+    EXIT_DATAERR: "malformed input (a feed or download could not be read; nothing of it was stored)",
     EXIT_INTERNAL: "internal error (a bug: please report it with the traceback)",
 }
 _VERDICT_EXIT = {"clean": EXIT_CLEAN, "suspicious": EXIT_SUSPICIOUS, "malicious": EXIT_MALICIOUS}
@@ -199,6 +201,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(EXIT_INTERNAL)
     sys.exit(EXIT_CLEAN)
 
+
+from aptcatch.knowledge.cli import intel  # noqa: E402  (its commands import emit_json lazily)
+
+cli.add_command(intel)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

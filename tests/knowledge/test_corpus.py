@@ -1,0 +1,71 @@
+"""The knowledge base built from ../shared/data: alias resolution and exports on real sources."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from stix2validator import ValidationOptions, validate_file
+
+from aptcatch.knowledge.export import export_stix
+from aptcatch.knowledge.sqlite_store import SqliteStore
+
+pytestmark = pytest.mark.corpus
+
+BITTER_NAMES = ("BITTER", "APT-C-08", "T-APT-17", "蔓灵花", "HAZY TIGER", "TA397", "G1002")
+
+
+def _gid(kb: SqliteStore, name: str) -> str:
+    found = kb.find(name, "group")
+    assert found, name
+    return found[0].id
+
+
+def test_all_bitter_names_resolve_to_one_group(full_kb: SqliteStore) -> None:
+    ids = {_gid(full_kb, n) for n in BITTER_NAMES}
+    assert len(ids) == 1
+    g = full_kb.entity(ids.pop())
+    assert g is not None and g.name == "BITTER"
+    assert {"G1002"} == {f.value for f in g.values("external_id")}
+
+
+def test_apt_c_48_and_south_asian_groups_stay_apart(full_kb: SqliteStore) -> None:
+    bitter = _gid(full_kb, "BITTER")
+    assert _gid(full_kb, "APT-C-48") != bitter
+    assert _gid(full_kb, "CNC - APT-C-48") != bitter
+    ids = [_gid(full_kb, n) for n in ("Patchwork", "SideWinder", "Donot", "Confucius", "BITTER")]
+    assert len(set(ids)) == 5
+
+
+def test_bitter_claims_carry_sources(full_kb: SqliteStore) -> None:
+    g = full_kb.find("BITTER")[0]
+    sources = {n.claim.source for n in g.names}
+    assert any(s.startswith("MITRE ATT&CK Enterprise v18.1") for s in sources)
+    assert any("threat-actor" in s for s in sources) and any("360net" in s for s in sources)
+    sectors = {(f.value, f.raw) for f in g.values("target_sector")}
+    assert ("government", "政府") in sectors
+    assert all(f.claim.source for f in g.facts) and all(lk.claim.source for lk in g.links)
+    uses = [lk for lk in g.links if lk.rel == "uses" and lk.claim.source.startswith("MITRE")]
+    assert len(uses) >= 17 and all(lk.claim.reference for lk in uses)
+
+
+def test_revoked_group_alias_still_resolves(full_kb: SqliteStore) -> None:
+    # ATT&CK revoked APT34 (G0057) in favour of OilRig.
+    assert full_kb.find("APT34", "group")[0].name == "OilRig"
+
+
+def test_bitter_feed_indicators_link_to_bitter(full_kb: SqliteStore) -> None:
+    hits = full_kb.lookup_many(["frameworksupport.net", "sub.frameworksupport.net"])
+    assert any(r[1] == "BITTER" for h in hits["frameworksupport.net"] for r in h.resolved)
+    assert hits["sub.frameworksupport.net"][0].match == "parent-domain"
+
+
+def test_bitter_stix_export_passes_validator(full_kb: SqliteStore, tmp_path: Path) -> None:
+    g = full_kb.find("BITTER")[0]
+    bundle = export_stix(full_kb, [g], full_kb.indicators_of(sorted({n.value for n in g.names})))
+    out = tmp_path / "bitter.json"
+    out.write_text(json.dumps(bundle), encoding="utf-8")
+    result = validate_file(str(out), ValidationOptions(version="2.1"))
+    assert result.is_valid, [str(e) for r in result.object_results for e in r.errors][:5]
+    assert sum(o["type"] == "attack-pattern" for o in bundle["objects"]) >= 16
