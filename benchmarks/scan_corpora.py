@@ -21,11 +21,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpora  # noqa: E402
+import corpora
 
-from aptcatch.capture.engine import ScanConfig  # noqa: E402
-from aptcatch.capture.runner import scan_paths  # noqa: E402
-from aptcatch.model.scan import Artifact, ItemResult  # noqa: E402
+from aptcatch.capture.engine import ScanConfig
+from aptcatch.capture.runner import scan_paths
+from aptcatch.model.scan import Artifact, ItemResult
 
 FLAGGED = ("suspicious", "malicious")
 
@@ -112,9 +112,7 @@ def run(jobs: int) -> dict[str, object]:
             )
     malformed = [(p, r) for (p, note), r in zip(benign, res_b, strict=True) if note]
     malformed_without_error = [str(p.name) for p, r in malformed if not _errors(r) and not r.errors]
-    crashes = [
-        r.path for r in [*res_b, *res_s] if any("internal" in e or "died" in e for e in r.errors)
-    ]
+    crashes = [r.path for r in [*res_b, *res_s] if any("internal" in e or "died" in e for e in r.errors)]
     all_b = [*res_b, *res_s]
     out["benign"] = {
         "total": len(all_b),
@@ -165,16 +163,22 @@ def main() -> None:
         sys.exit(f"shared corpora not found at {corpora.SHARED}")
     out = run(args.jobs)
     m, b = out["maldocs"], out["benign"]
-    assert isinstance(m, dict) and isinstance(b, dict)
-    print(f"maldocs: {m['detected']}/{m['total']} flagged ({m['rate']:.1%}), {m['malicious']} malicious; "
-          f"plain oletools: {m['oletools_flagged']}; in {m['seconds']} s")
+    assert isinstance(m, dict)
+    assert isinstance(b, dict)
+    print(
+        f"maldocs: {m['detected']}/{m['total']} flagged ({m['rate']:.1%}), {m['malicious']} malicious; "
+        f"plain oletools: {m['oletools_flagged']}; in {m['seconds']} s"
+    )
     for cls, c in m["by_class"].items():
         print(f"  {cls:14} {c}")
     for miss in m["misses"]:
-        print(f"  MISS {miss['zip']} [{miss['class']}] score {miss['score']} {miss['findings']} {miss['errors']}")
-    print(f"benign: {b['malicious']}/{b['total']} malicious ({b['malicious_rate']:.2%}), "
-          f"{b['suspicious_or_malicious']} flagged ({b['flag_rate']:.2%}); crashes {len(b['crashes'])}; "
-          f"malformed {b['malformed']}, without error {len(b['malformed_without_error'])}; in {b['seconds']} s")
+        head = f"  MISS {miss['zip']} [{miss['class']}] score {miss['score']}"
+        print(head, miss["findings"], miss["errors"])
+    print(
+        f"benign: {b['malicious']}/{b['total']} malicious ({b['malicious_rate']:.2%}), "
+        f"{b['suspicious_or_malicious']} flagged ({b['flag_rate']:.2%}); crashes {len(b['crashes'])}; "
+        f"malformed {b['malformed']}, without error {len(b['malformed_without_error'])}; in {b['seconds']} s"
+    )
     for f in b["flagged"]:
         print(f"  FLAG {f['path']} {f['verdict']} {f['score']} {f['details']}")
     print(f"strelka containers opened: {b['strelka_containers']}")

@@ -17,6 +17,7 @@ largest of the parent and the workers). Ratios, not absolute times, are what to 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import resource
 import subprocess
@@ -27,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import corpora  # noqa: E402
+import corpora
 
 BIN = Path(sys.executable).parent
 CLI_TOOLS = ("olevba", "rtfobj", "msodde", "mraptor")
@@ -42,7 +43,9 @@ def child_cli(files: list[str]) -> dict[str, float]:
     t0 = time.perf_counter()
     for f in files:
         for tool in CLI_TOOLS:
-            subprocess.run([str(BIN / tool), f], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+            subprocess.run(
+                [str(BIN / tool), f], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+            )
     return {"seconds": time.perf_counter() - t0, "peak_mib": max(_peak_mib(), _peak_mib(True))}
 
 
@@ -66,16 +69,10 @@ def child_oletools(files: list[str]) -> dict[str, float]:
             vp.close()
         except Exception:
             pass
-        try:
-            data = Path(f).read_bytes()
-            p = rtfobj.RtfObjParser(data)
-            p.parse()
-        except Exception:
-            pass
-        try:
+        with contextlib.suppress(Exception):
+            rtfobj.RtfObjParser(Path(f).read_bytes()).parse()
+        with contextlib.suppress(Exception):
             msodde.process_maybe_encrypted(f, field_filter_mode=msodde.FIELD_FILTER_BLACKLIST)
-        except Exception:
-            pass
     return {"seconds": time.perf_counter() - t0, "peak_mib": _peak_mib()}
 
 
@@ -130,12 +127,16 @@ def main() -> None:
         for mode in ("oletools", "aptcatch-1", "aptcatch-2", *(() if args.skip_cli else ("cli",))):
             rows[mode] = _run_child(mode, listfile)
             r = rows[mode]
-            print(f"{mode:11} {n} files {r['seconds']:7.2f} s  {1000 * r['seconds'] / n:7.1f} ms/file  "
-                  f"peak {r['peak_mib']:6.1f} MiB", flush=True)
+            print(
+                f"{mode:11} {n} files {r['seconds']:7.2f} s  {1000 * r['seconds'] / n:7.1f} ms/file  "
+                f"peak {r['peak_mib']:6.1f} MiB",
+                flush=True,
+            )
     base = rows["oletools"]["seconds"]
     print(f"aptcatch 1 process / bare oletools in-process: {rows['aptcatch-1']['seconds'] / base:.2f}x")
     if "cli" in rows:
-        print(f"oletools CLI per file / aptcatch -j 2: {rows['cli']['seconds'] / rows['aptcatch-2']['seconds']:.1f}x")
+        speedup = rows["cli"]["seconds"] / rows["aptcatch-2"]["seconds"]
+        print(f"oletools CLI per file / aptcatch -j 2: {speedup:.1f}x")
     print(json.dumps({"files": n, **rows}))
 
 

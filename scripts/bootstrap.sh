@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install everything aptcatch needs into ./.venv, plus the few Debian packages it relies on:
 #   7zip        - the 7zz tool rarfile uses to extract RAR archives
+#   unar        - decrypts password-protected RAR members for rarfile (7zip in Debian main has no RAR codec)
 #   libchm-dev  - CHM library that the pychm binding compiles against
 # Idempotent: re-running only reinstalls when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
-DEB_PKGS=(7zip libchm-dev)
+DEB_PKGS=(7zip unar libchm-dev)
 
 missing=()
 for pkg in "${DEB_PKGS[@]}"; do

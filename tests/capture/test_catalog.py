@@ -41,3 +41,19 @@ def test_cves_have_patch_advice() -> None:
     for c in catalog.cves().values():
         assert re.match(r"CVE-\d{4}-\d+", c.id)
         assert c.product and c.fix and c.reference.startswith("https://")
+
+
+def test_grouped_findings_count_once() -> None:
+    from aptcatch.capture.verdict import decide
+    from aptcatch.model.scan import Finding
+
+    def f(fid: str) -> Finding:
+        d = catalog.finding(fid)
+        return Finding(
+            id=fid, title=d.title, severity=d.severity, weight=d.weight, artifact="0", artifact_path="x"
+        )
+
+    same_fact = decide([f("ole.package_executable"), f("pe.executable")])[0]
+    assert same_fact == round(100 * catalog.finding("ole.package_executable").weight)
+    independent = decide([f("ole.package_executable"), f("archive.double_extension")])[0]
+    assert independent > same_fact

@@ -54,3 +54,16 @@ def test_defang_round_trip() -> None:
     assert defang("a.b.test", T.DOMAIN) == "a[.]b[.]test"
     assert defang("x@b.test", T.EMAIL) == "x[@]b[.]test"
     assert refang(defang("http://a.b.test/x", T.URL)) == "http://a.b.test/x"
+
+
+def test_defang_text_in_free_text() -> None:
+    from aptcatch.capture.indicators import defang_text
+
+    out = defang_text(
+        "runs regsvr32 /i:http://update.example-cdn.test/ti.sct and mails x@evil.test from 198.51.100.7"
+    )
+    assert "http://" not in out
+    assert "hxxp://update[.]example-cdn[.]test/ti.sct" in out
+    assert "x[@]evil[.]test" in out
+    assert "198[.]51[.]100[.]7" in out
+    assert defang_text("Workbook_Open → Shell") == "Workbook_Open → Shell"

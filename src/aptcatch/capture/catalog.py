@@ -31,6 +31,8 @@ class FindingDef:
     techniques: tuple[str, ...]
     cves: tuple[str, ...]
     description: str
+    group: str
+    """Findings of one group are facets of the same observation: the verdict counts the group once."""
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,7 @@ def findings() -> dict[str, FindingDef]:
                 techniques=techs,
                 cves=cv,
                 description=str(spec.get("description", "")),
+                group=str(spec.get("group", fid)),
             )
     return out
 

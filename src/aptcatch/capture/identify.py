@@ -45,7 +45,9 @@ _PS_HINTS = re.compile(
     rb"(?i)\$\w+\s*=|Invoke-(Expression|WebRequest|RestMethod)|New-Object\s|IEX\b|"
     rb"\[System\.|-EncodedCommand|Start-Process|DownloadString|\[Convert\]::"
 )
-_BAT_HINTS = re.compile(rb"(?im)^\s*(@echo\s+off|echo\s|set\s+\w+=|if\s+exist|goto\s|call\s|rem\s|:\w+\s*$|::)")
+_BAT_HINTS = re.compile(
+    rb"(?im)^\s*(@echo\s+off|echo\s|set\s+\w+=|if\s+exist|goto\s|call\s|rem\s|:\w+\s*$|::)"
+)
 
 
 def identify(data: bytes, name: str = "") -> FileType:

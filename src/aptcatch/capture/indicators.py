@@ -88,6 +88,24 @@ def defang(value: str, itype: IndicatorType | str) -> str:
     return value
 
 
+_DEFANG_TYPES = (IndicatorType.URL, IndicatorType.DOMAIN, IndicatorType.IPV4, IndicatorType.EMAIL)
+
+
+def defang_text(text: str) -> str:
+    """Defang every URL, domain, IP and e-mail inside free text (finding details on screen)."""
+    values = {v: t for t, v in extract_indicators(text) if t in _DEFANG_TYPES}
+    if not values:
+        return text
+    pattern = re.compile("|".join(re.escape(v) for v in sorted(values, key=len, reverse=True)), re.I)
+
+    def swap(m: re.Match[str]) -> str:
+        raw = m.group(0)
+        itype = values.get(raw) or next((t for v, t in values.items() if v.lower() == raw.lower()), None)
+        return defang(raw, itype) if itype is not None else raw
+
+    return pattern.sub(swap, refang(text))
+
+
 def _valid_ipv4(text: str) -> bool:
     try:
         ip = ipaddress.IPv4Address(text)

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from aptcatch.capture.indicators import defang
+from aptcatch.capture.indicators import defang, defang_text
 from aptcatch.model.scan import Artifact, Finding, ItemResult, ScanReport
 
 VERDICT_STYLE = {"clean": "bold green", "suspicious": "bold yellow", "malicious": "bold white on red"}
@@ -32,7 +32,7 @@ def _finding_line(f: Finding) -> Text:
     t.append(f"[{f.severity}] ", style=SEVERITY_STYLE[f.severity])
     t.append(f.title)
     if f.detail:
-        t.append(f" — {f.detail}", style="dim")
+        t.append(f" — {defang_text(f.detail)}", style="dim")
     if f.techniques:
         t.append("  " + " ".join(f.techniques), style="magenta")
     if f.cves:
@@ -123,7 +123,7 @@ def _lure(item: ItemResult) -> Text:
     t = Text()
     t.append("Lure: ", style="bold")
     if lure.subject:
-        t.append(f"subject “{lure.subject}”\n      ")
+        t.append(f"subject “{defang_text(lure.subject)}”\n      ")
     if lure.language:
         langs = ", ".join(
             f"{k} {v:.0%}" for k, v in sorted(lure.languages.items(), key=lambda kv: -kv[1])[:3]

@@ -1,10 +1,10 @@
 """RAR (v4/v5): rarfile reads the headers (also header-encrypted archives, with the password candidates);
 libarchive decompresses unencrypted members in memory.
 
-Encrypted member data needs a decryption backend: rarfile drives the ``7zz`` tool for that, which only
-works when 7-Zip was built with its RAR codec (Debian's ``7zip`` is not; ``7zip-rar`` adds it). The
-tool is used only when ``7zz i`` lists a RAR format, with rarfile's temporary files kept in a private
-folder that is removed in ``finally``. Without it, encrypted members are reported as not opened.
+Encrypted member data needs a decryption backend that rarfile drives: ``7zz`` when 7-Zip was built with
+its RAR codec (Debian's ``7zip`` is not; ``7zip-rar`` in non-free adds it), otherwise ``unar`` (Debian
+main, installed by scripts/bootstrap.sh). rarfile's temporary files are kept in a private folder that is
+removed in ``finally``. Without either tool, encrypted members are reported as not opened.
 """
 
 from __future__ import annotations
@@ -32,7 +32,19 @@ MAX_RAR_ENTRIES = 100_000
 
 @cache
 def rar_tool() -> bool:
-    """True when ``7zz`` can decode RAR (has the non-free codec)."""
+    """True when a tool that decrypts RAR members is available (7zz with the RAR codec, or unar)."""
+    if _sevenzip_has_rar():
+        return True
+    if shutil.which(rarfile.UNAR_TOOL) is None:
+        return False
+    try:
+        rarfile.tool_setup(unrar=False, unar=True, bsdtar=False, sevenzip=False, sevenzip2=False, force=True)
+    except rarfile.RarCannotExec:
+        return False
+    return True
+
+
+def _sevenzip_has_rar() -> bool:
     exe = shutil.which(rarfile.SEVENZIP2_TOOL)
     if exe is None:
         return False
