@@ -1,7 +1,8 @@
 """VBA macros in Office binary files and in vbaProject.bin children, read with oletools' olevba.
 
-olevba (``VBA_Parser`` on the bytes, never on a path) extracts the module sources, runs its keyword
-scanner and de-obfuscation (hex/Base64/Dridex/VBA-expression strings); ``vba_rules`` turns source +
+olevba (``VBA_Parser`` on the bytes, never on a path) extracts the module sources and runs its keyword
+scanner with its cheap decoders (hex/Base64/Dridex strings); VBA string expressions are folded by
+``vba_fold`` (olevba's pyparsing de-obfuscation is far too slow, see there); ``vba_rules`` turns source +
 decoded strings into behaviour findings, and the combination "automatic trigger + execution/download"
 is what makes a macro high. VBA stomping: olevba only compares p-code with source for files on disk, so
 the p-code is disassembled here in memory with pcodedmp's ``processProject`` on the same parser and
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from oletools import olevba
 
 from aptcatch.capture.context import ArtifactContext
-from aptcatch.capture.formats import ole_xlm, vba_rules
+from aptcatch.capture.formats import ole_xlm, vba_fold, vba_rules
 from aptcatch.capture.formats.ole_objects import meta_list
 from aptcatch.capture.limits import AnalyzerTimeout, LimitExceeded
 from aptcatch.capture.types import FileType
@@ -124,16 +125,13 @@ def analyze_vba(ctx: ArtifactContext, parser: Any) -> None:
         ctx.finding("vba.stomping", "keywords of the compiled p-code are missing from the VBA source")
     ctx.meta("vba_stomping_checked", stomped is not None)
 
-    results = parser.analyze_macros(show_decoded_strings=True, deobfuscate=True) or []
+    results = parser.analyze_macros(show_decoded_strings=True, deobfuscate=False) or []
     decoded_results = [(t, str(k)) for t, k, _ in results if t in _DECODED_TYPES and _printable(str(k))]
+    folded = [s for s in vba_fold.folded_strings(source) if _printable(s)]
+    decoded_results.extend(("VBA string", s) for s in folded)
     types = Counter(t for t, _ in decoded_results)
     decoded = [k for _, k in decoded_results]
-    try:
-        revealed = str(parser.reveal())
-    except AnalyzerTimeout:
-        raise
-    except Exception:
-        revealed = ""
+    revealed = vba_fold.fold(source) if folded else ""
     olevba_auto = [str(k) for t, k, _ in results if t == "AutoExec"]
     _record(ctx, vba_rules.classify(source, [*decoded, revealed], dict(types)), olevba_auto, seen)
 
