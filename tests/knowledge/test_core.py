@@ -12,6 +12,7 @@ from stix2validator import validate_instance
 from aptcatch.knowledge.errors import FeedError
 from aptcatch.knowledge.export import export_misp, export_stix
 from aptcatch.knowledge.importers import import_paths
+from aptcatch.knowledge.migrations import LATEST
 from aptcatch.knowledge.models import Claim, Entry, Fact, Name
 from aptcatch.knowledge.resolve import resolve
 from aptcatch.knowledge.sqlite_store import SqliteStore
@@ -261,8 +262,45 @@ def test_stix_export_validates(store: SqliteStore, tmp_path: Path) -> None:
 def test_migrations_are_recorded_and_reopen(tmp_path: Path) -> None:
     db = tmp_path / "k.sqlite"
     s = SqliteStore(db)
-    assert s.schema_version() == 1
+    assert s.schema_version() == LATEST
     s.close()
     s2 = SqliteStore(db)
-    assert s2.migrate() == 1
+    assert s2.migrate() == LATEST
     assert s2.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_software_galaxies_and_sector_countries(tmp_path: Path) -> None:
+    actor = {
+        "type": "threat-actor",
+        "version": 1,
+        "uuid": "7cdff317-a673-4474-84ec-4f1754947823",
+        "values": [
+            {
+                "value": "HAZY TIGER",
+                "uuid": "1e9bd6fe-e009-41ce-8e92-ad78c73ee772",
+                "meta": {"cfr-target-category": ["Government", "Iran"]},
+            }
+        ],
+    }
+    rat = {
+        "type": "rat",
+        "version": 48,
+        "uuid": "2e9bd6fe-e009-41ce-8e92-ad78c73ee772",
+        "values": [
+            {
+                "value": "ZxShell",
+                "uuid": "3e9bd6fe-e009-41ce-8e92-ad78c73ee772",
+                "meta": {"synonyms": ["Zox"], "refs": ["https://example.org/zx"]},
+                "related": [{"dest-uuid": "1e9bd6fe-e009-41ce-8e92-ad78c73ee772", "type": "used-by"}],
+            }
+        ],
+    }
+    s = SqliteStore()
+    import_paths(s, [_write(tmp_path, "threat-actor.json", actor), _write(tmp_path, "rat.json", rat)])
+    sw = s.find("Zox", "software")[0]
+    assert sw.name == "ZxShell" and sw.id.startswith("malware--")
+    assert {n.claim for n in sw.names} == {Claim("MISP galaxy rat v48", "https://example.org/zx")}
+    assert [(lk.rel, lk.target_name) for lk in sw.links] == [("used-by", "HAZY TIGER")]
+    g = s.find("HAZY TIGER")[0]
+    assert [f.value for f in g.values("target_sector")] == ["government"]
+    assert [(f.value, f.raw) for f in g.values("target_country")] == [("IR", "Iran")]

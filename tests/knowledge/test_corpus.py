@@ -69,3 +69,27 @@ def test_bitter_stix_export_passes_validator(full_kb: SqliteStore, tmp_path: Pat
     result = validate_file(str(out), ValidationOptions(version="2.1"))
     assert result.is_valid, [str(e) for r in result.object_results for e in r.errors][:5]
     assert sum(o["type"] == "attack-pattern" for o in bundle["objects"]) >= 16
+
+
+def test_tool_rat_backdoor_galaxies_are_software_with_provenance(full_kb: SqliteStore) -> None:
+    wellmess = full_kb.find("WellMess", "software")[0]
+    sources = {s.split(" v")[0] for s, _ in wellmess.members}
+    assert {"MISP galaxy backdoor", "MISP galaxy tool"} <= sources
+    backdoor = [n for n in wellmess.names if n.claim.source.startswith("MISP galaxy backdoor")]
+    assert backdoor and all(n.claim.reference.startswith("http") for n in backdoor)
+    used_by = [
+        lk
+        for e in full_kb.entities("software")
+        for lk in e.links_of("used-by")
+        if lk.claim.source.startswith("MISP galaxy backdoor")
+    ]
+    assert used_by and all(full_kb.entity(lk.target) is not None for lk in used_by)
+    njrat = full_kb.find("njRAT", "software")[0]
+    assert any(s.startswith("MISP galaxy rat") for s, _ in njrat.members)
+    # A RAT known only to the rat galaxy, with its synonyms.
+    only_rat = [
+        e
+        for e in full_kb.entities("software")
+        if {s.split(" v")[0] for s, _ in e.members} == {"MISP galaxy rat"}
+    ]
+    assert only_rat and all(e.values("software_type")[0].value == "malware" for e in only_rat)

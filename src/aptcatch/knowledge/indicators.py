@@ -6,7 +6,8 @@ the parent-domain and CIDR keys a looked-up value expands to). ``ipaddress`` doe
 Match keys (one text column, one index):
 
 * exact: ``<type>:<normalised value>`` for every type;
-* a domain query also looks up ``domain:<parent>`` for each parent with at least two labels;
+* a domain query also looks up ``domain:<parent>`` for each parent with at least two labels, and
+  ``file_name:<value>`` (``invoice.doc`` has the shape of a domain);
 * an IPv4 query also looks up ``cidr:<network>/<len>`` for each prefix length present in the store;
 * a URL query also looks up its host as a domain or IP (``url-host``).
 """
@@ -19,9 +20,9 @@ from urllib.parse import urlsplit
 
 from aptcatch.knowledge.models import IndicatorType
 
-_HEX = re.compile(r"[0-9a-fA-F]+")
-_DOMAIN = re.compile(r"(?=.{4,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}")
-_HASH_TYPES: dict[int, IndicatorType] = {32: "md5", 40: "sha1", 64: "sha256"}
+HEX_RE = re.compile(r"[0-9a-fA-F]+")
+DOMAIN_RE = re.compile(r"(?=.{4,253}$)(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]{1,62}")
+HASH_TYPES: dict[int, IndicatorType] = {32: "md5", 40: "sha1", 64: "sha256"}
 
 
 class IndicatorError(ValueError):
@@ -29,7 +30,7 @@ class IndicatorError(ValueError):
 
 
 _FANGS = re.compile(r"[\[({]|hxxp", re.IGNORECASE)
-_IPV4 = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
+IPV4_RE = re.compile(r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(?:\.(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}")
 
 
 def refang(value: str) -> str:
@@ -53,8 +54,8 @@ def detect_type(raw: str) -> IndicatorType | None:
     v = refang(raw)
     if not v or len(v) > 4096:
         return None
-    if len(v) in _HASH_TYPES and _HEX.fullmatch(v):
-        return _HASH_TYPES[len(v)]
+    if len(v) in HASH_TYPES and HEX_RE.fullmatch(v):
+        return HASH_TYPES[len(v)]
     if re.match(r"^[a-z][a-z0-9+.-]*://", v, flags=re.IGNORECASE):
         return "url"
     try:
@@ -71,7 +72,7 @@ def detect_type(raw: str) -> IndicatorType | None:
             pass
     if v.lower().endswith(".pdb") and ("\\" in v or "/" in v):
         return "pdb_path"
-    if _DOMAIN.fullmatch(v.lower().rstrip(".")):
+    if DOMAIN_RE.fullmatch(v.lower().rstrip(".")):
         return "domain"
     return None
 
@@ -81,12 +82,12 @@ def normalize(itype: IndicatorType, raw: str) -> str:
     v = refang(raw)
     if itype in ("md5", "sha1", "sha256"):
         v = v.lower()
-        if len(v) != {"md5": 32, "sha1": 40, "sha256": 64}[itype] or not _HEX.fullmatch(v):
+        if len(v) != {"md5": 32, "sha1": 40, "sha256": 64}[itype] or not HEX_RE.fullmatch(v):
             raise IndicatorError(f"not a {itype}: {raw!r}")
         return v
     if itype == "domain":
         v = v.lower().rstrip(".")
-        if not _DOMAIN.fullmatch(v):
+        if not DOMAIN_RE.fullmatch(v):
             raise IndicatorError(f"not a domain: {raw!r}")
         return v
     if itype in ("ipv4", "ipv6"):
@@ -134,13 +135,14 @@ def ipv4_range(itype: IndicatorType, value: str) -> tuple[int, int] | None:
 def query_keys(raw: str, cidr_lengths: tuple[int, ...] = ()) -> list[tuple[str, str]]:
     """Every (match kind, key) a looked-up value should be matched on, most specific first."""
     v = refang(raw)
-    if _IPV4.fullmatch(v):  # fast path: the commonest hunted values
+    if IPV4_RE.fullmatch(v):  # fast path: the commonest hunted values
         return [("exact", f"ipv4:{v}"), *_cidr_keys(v, cidr_lengths)]
-    if len(v) in _HASH_TYPES and _HEX.fullmatch(v):
-        return [("exact", f"{_HASH_TYPES[len(v)]}:{v.lower()}")]
+    if len(v) in HASH_TYPES and HEX_RE.fullmatch(v):
+        return [("exact", f"{HASH_TYPES[len(v)]}:{v.lower()}")]
     low = v.lower()
-    if "/" not in v and _DOMAIN.fullmatch(low):
-        return [("exact", f"domain:{low}"), *_domain_parents(low)]
+    if "/" not in v and DOMAIN_RE.fullmatch(low):
+        # "report.doc" is domain-shaped too: also try it as a file name.
+        return [("exact", f"domain:{low}"), ("exact", f"file_name:{low}"), *_domain_parents(low)]
     itype = detect_type(v)
     if itype is None:
         # Free text: file names, mutexes, user agents are matched exactly under each of their types.

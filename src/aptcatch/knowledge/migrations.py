@@ -55,6 +55,27 @@ MIGRATIONS: tuple[tuple[int, str, tuple[str, ...]], ...] = (
             "CREATE INDEX indicator_claims_target ON indicator_claims (target)",
         ),
     ),
+    (
+        2,
+        "generation counters",
+        (
+            # Bumped in the transaction of every write: 'indicators' by indicator imports, 'entities' by
+            # reference imports. In-memory caches (the match index, resolved names) compare against them.
+            "CREATE TABLE kb_state (name TEXT PRIMARY KEY, value INTEGER NOT NULL)",
+            "INSERT INTO kb_state (name, value) VALUES ('indicators', 1), ('entities', 1)",
+        ),
+    ),
+    (
+        3,
+        "covering index for the claims of looked-up indicators",
+        (
+            # Every column, in the order the lookup sorts them: the claims of a hit are read from the
+            # index alone (one b-tree descent per indicator instead of two).
+            """CREATE INDEX indicator_claims_lookup ON indicator_claims (
+                indicator_id, source, reference, target_kind, target, comment, date, confidence,
+                first_seen, last_seen)""",
+        ),
+    ),
 )
 
 LATEST = MIGRATIONS[-1][0]

@@ -33,6 +33,9 @@ _PRIORITY = (
     "MISP galaxy microsoft-activity-group",
     "MISP galaxy 360net",
     "MISP galaxy malpedia",
+    "MISP galaxy tool",
+    "MISP galaxy rat",
+    "MISP galaxy backdoor",
 )
 
 

@@ -290,6 +290,13 @@ _COUNTRY_WORDS: dict[str, str] = {
     "algeria": "DZ",
     "hong kong": "HK",
     "laos": "LA",
+    "palestine": "PS",
+    "gaza": "PS",
+    "czech republic": "CZ",
+    "turkey": "TR",
+    "lebanon": "LB",
+    "korea democratic people s republic of": "KP",
+    "people s republic of china": "CN",
 }
 
 

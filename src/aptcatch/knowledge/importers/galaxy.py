@@ -84,7 +84,11 @@ def _sectors(raws: list[str], claim: Claim) -> list[Fact]:
     out = []
     for r in raws:
         slug = vocab.normalize_sector(r)
-        out.append(Fact("target_sector", slug or r, claim, r if slug != r else ""))
+        country = None if slug else vocab.normalize_country(r)
+        if country:  # some clusters list victim countries ("Iran", "China") among the sectors
+            out.append(Fact("target_country", country, claim, r))
+        else:
+            out.append(Fact("target_sector", slug or r, claim, r if slug != r else ""))
     return out
 
 
@@ -131,12 +135,20 @@ def _attack_ids(meta: dict[str, Any], *keys: str) -> list[str]:
     return [x for key in keys for x in _list(meta, key) if _ATTACK_ID.match(x)]
 
 
-def _software(v: dict[str, Any], source: str) -> Entry:
+def _software(v: dict[str, Any], source: str, software_type: str = "") -> Entry:
+    """Software clusters (tidal-software, malpedia, tool, rat, backdoor): names, ATT&CK id, used-by.
+
+    ``software_type`` is what the galaxy itself says of all its members (rat, backdoor: malware); the
+    ``tool`` galaxy mixes tools and malware families, so only a per-cluster ``type`` is taken there.
+    """
     meta = v.get("meta") or {}
     claim = _claim(v, source)
     name, aliases = _names(v, claim, False)
     facts = [Fact("external_id", x, claim) for x in _attack_ids(meta, "software_attack_id")]
-    facts += [Fact("software_type", t, claim) for t in _list(meta, "type") if t in ("malware", "tool")]
+    types = [t for t in _list(meta, "type") if t in ("malware", "tool")] or (
+        [software_type] if software_type else []
+    )
+    facts += [Fact("software_type", t, claim) for t in types]
     links = tuple(
         Link("used-by", str(r["dest-uuid"]), claim)
         for r in v.get("related", ())
@@ -169,6 +181,9 @@ _READERS: dict[str, Callable[[dict[str, Any], str], Entry | None]] = {
     "software": _software,
     "campaigns": _campaign,
     "malpedia": _malpedia,
+    "tool": _software,
+    "rat": lambda v, s: _software(v, s, "malware"),
+    "backdoor": lambda v, s: _software(v, s, "malware"),
 }
 
 
@@ -191,4 +206,7 @@ KIND_OF_GALAXY: dict[str, EntityKind] = {
     "software": "software",
     "campaigns": "campaign",
     "malpedia": "software",
+    "tool": "software",
+    "rat": "software",
+    "backdoor": "software",
 }
