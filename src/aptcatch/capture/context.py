@@ -222,6 +222,11 @@ class ArtifactContext:
         out.extend(p for p in DEFAULT_PASSWORDS if p not in out)
         return out
 
+    @property
+    def given_passwords(self) -> list[str]:
+        """Only the passwords given by the analyst (-p) or found in the e-mail, without the defaults."""
+        return list(self._state.passwords)
+
     def add_passwords(self, candidates: Iterable[str]) -> None:
         self._state.add_passwords(candidates)
 

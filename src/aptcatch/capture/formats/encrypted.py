@@ -72,9 +72,16 @@ def is_encrypted(data: bytes) -> bool:
         return False
 
 
+GENERIC_TRIES = 3
+"""Generic dictionary words tried after the built-in and given passwords: an agile-encrypted document
+costs ~90 ms per try (100,000 hash iterations), and a lure's real password comes with the e-mail."""
+
+
 def _candidates(ctx: ArtifactContext) -> list[str]:
     out = list(DEFAULTS)
-    out.extend(p for p in ctx.passwords if p not in out)
+    out.extend(p for p in ctx.given_passwords if p not in out)
+    generic = [p for p in ctx.passwords if p not in out]
+    out.extend(generic[:GENERIC_TRIES])
     return out[:MAX_TRIES]
 
 
