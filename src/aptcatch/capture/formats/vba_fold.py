@@ -18,7 +18,9 @@ MAX_SOURCE = 2 * 1024 * 1024
 MAX_PASSES = 8
 _LIT = r'"(?:[^"\r\n]|"")*"'
 
-_CHR = re.compile(r"(?i)\bChr[BW]?\$?\(\s*(&H[0-9A-F]{1,4}|\d{1,5})\s*\)")
+_NUM = r"(?:&H[0-9A-F]{1,6}|\d{1,7})"
+_CHR = re.compile(rf"(?i)\bChr[BW]?\$?\(\s*({_NUM}(?:\s*[-+*]\s*{_NUM}){{0,8}})\s*\)")
+_TERM = re.compile(rf"(?i)([-+*]?)\s*({_NUM})")
 _CONCAT = re.compile(rf"({_LIT})\s*[&+]\s*({_LIT})")
 _REVERSE = re.compile(rf"(?i)\bStrReverse\$?\(\s*({_LIT})\s*\)")
 _REPLACE = re.compile(rf"(?i)\bReplace\$?\(\s*({_LIT})\s*,\s*({_LIT})\s*,\s*({_LIT})\s*\)")
@@ -39,9 +41,24 @@ def _quote(text: str) -> str:
     return '"' + text.replace('"', '""') + '"'
 
 
+def _number(raw: str) -> int:
+    return int(raw[2:], 16) if raw[:2].lower() == "&h" else int(raw)
+
+
+def _arith(expr: str) -> int:
+    """Value of ``a op b op c`` with + - * (products bind first), e.g. ``Chr(60 + 5)``."""
+    sums: list[int] = []
+    for op, raw in _TERM.findall(expr):
+        n = _number(raw)
+        if op == "*" and sums:
+            sums[-1] *= n
+        else:
+            sums.append(-n if op == "-" else n)
+    return sum(sums)
+
+
 def _chr(m: re.Match[str]) -> str:
-    raw = m.group(1)
-    n = int(raw[2:], 16) if raw[:2].lower() == "&h" else int(raw)
+    n = _arith(m.group(1))
     if not 0 < n < 0x110000 or n in (10, 13):
         return m.group(0)
     return _quote(chr(n))

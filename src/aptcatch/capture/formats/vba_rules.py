@@ -110,6 +110,14 @@ RULES: tuple[Rule, ...] = (
         True,
     ),
     Rule(
+        "vba.remote_xsl",
+        _r(
+            r"(?:Msxml2\.DOMDocument|Microsoft\.XMLDOM|FreeThreadedDOMDocument)[\s\S]{0,4000}?"
+            r"\.Load\w*\s*\(?\s*\"?(?:https?:|\\\\)[\s\S]{0,4000}?\.transformNode"
+        ),
+        True,
+    ),
+    Rule(
         "vba.web_request",
         _r(r"XMLHTTP|WinHttp\.WinHttpRequest|InternetOpenUrl|InternetExplorer\.Application"),
     ),
