@@ -163,6 +163,6 @@ def test_fold_evaluates_chr_arithmetic() -> None:
 
     assert fold('x = Chr(80 + 3) & "he" & "l" & Chr(100 + 8)') == 'x = "Shell"'
     assert "Shell.Application" in folded_strings(
-        "Function f()\nf = Chr(80 + 3) & \"hell\"\nEnd Function\n"
-        "Set o = CreateObject(f & \".\" & Chr(60 + 5) & \"pplication\")"
+        'Function f()\nf = Chr(80 + 3) & "hell"\nEnd Function\n'
+        'Set o = CreateObject(f & "." & Chr(60 + 5) & "pplication")'
     )
