@@ -18,13 +18,14 @@ import gc
 import json
 import sqlite3
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from aptcatch.knowledge import indicators as ind
 from aptcatch.knowledge.errors import KnowledgeError
+from aptcatch.knowledge.hits import ClaimTable, HitCache, Resolved, Target, make_claim
 from aptcatch.knowledge.match_index import Match, MatchIndex
 from aptcatch.knowledge.migrations import LATEST, MIGRATIONS
 from aptcatch.knowledge.models import (
@@ -55,7 +56,14 @@ _CLAIMS = (
     " last_seen FROM indicator_claims WHERE indicator_id IN (SELECT value FROM json_each(?))"
     " ORDER BY indicator_id, source, reference, target_kind, target, comment"
 )
-_Resolved = tuple[tuple[str, str], ...]  # (entity id, entity name) per resolved claim target
+_INDEX_ROWS = "SELECT id, type, value, ip_lo, prefix FROM indicators"
+# Every indicator's claims as one JSON array, in the order of _CLAIMS: the covering index is read in
+# order and each group is aggregated as it streams by (rows in index order, no sort).
+_ALL_CLAIMS = (
+    "SELECT indicator_id, json_group_array(json_array(source, reference, date, confidence, target_kind,"
+    " target, comment, first_seen, last_seen)) FROM indicator_claims INDEXED BY indicator_claims_lookup"
+    " GROUP BY indicator_id"
+)
 # Below this many values, a store whose match index is not loaded yet answers with SQL: building the
 # index costs about a second per million indicators, a one-off lookup a few hundred microseconds.
 INDEX_MIN_BATCH = 256
@@ -78,8 +86,10 @@ class SqliteStore:
             self.db.execute("PRAGMA mmap_size = 1073741824")  # reads of a large store map, not copy
         self.db.execute("PRAGMA cache_size = -65536")  # KiB
         self._index: MatchIndex | None = None
+        self._claims: ClaimTable | None = None
+        self._hit_cache = HitCache()
         self._cidr_lengths: tuple[int, tuple[int, ...]] | None = None  # (generation, lengths)
-        self._resolved: tuple[int, dict[tuple[str, str], _Resolved]] = (-1, {})
+        self._resolved: tuple[int, dict[Target, Resolved]] = (-1, {})
         self.migrate()
 
     @property
@@ -332,17 +342,22 @@ class SqliteStore:
 
     def match_index(self) -> MatchIndex:
         """The in-memory match index, (re)built when the indicators changed since it was built."""
+        return self._loaded()[0]
+
+    def _loaded(self) -> tuple[MatchIndex, ClaimTable]:
+        """The match index and the claims of every indicator, from one snapshot of the database."""
         gen = self.generation()
-        if self._index is None or self._index.generation != gen:
-            self._index = None  # let the old one go before building the new one
-            rows = self.db.execute("SELECT id, type, value, ip_lo, prefix FROM indicators")
-            self._index = MatchIndex(rows, gen)
-            # Read the claims index once in order (a tenth of the build): hits then find its pages
-            # mapped instead of faulting them in one by one.
-            self.db.execute(
-                "SELECT count(*), max(last_seen) FROM indicator_claims INDEXED BY indicator_claims_lookup"
-            ).fetchone()
-        return self._index
+        if self._index is None or self._claims is None or self._index.generation != gen:
+            self._index = self._claims = None  # let the old ones go before building the new ones
+            self.db.execute("BEGIN")  # one read snapshot: an import by another process waits outside
+            try:
+                gen = self.generation()
+                self._index = MatchIndex(self.db.execute(_INDEX_ROWS), gen)
+                (max_id,) = self.db.execute("SELECT coalesce(max(id), 0) FROM indicators").fetchone()
+                self._claims = ClaimTable(self.db.execute(_ALL_CLAIMS), int(max_id))
+            finally:
+                self.db.execute("COMMIT")
+        return self._index, self._claims
 
     def lookup_many(self, values: Sequence[str]) -> dict[str, list[Hit]]:
         # A batch builds tens of thousands of small acyclic objects; the cyclic collector would only
@@ -357,30 +372,19 @@ class SqliteStore:
 
     def _lookup_many(self, values: Sequence[str]) -> dict[str, list[Hit]]:
         unique = list(dict.fromkeys(values))
-        index = self._index
-        if (index is not None and index.generation == self.generation()) or len(unique) >= INDEX_MIN_BATCH:
-            matched = self.match_index().match_many(unique)
+        gen = self.generation()
+        claims_of: Callable[[set[int]], Mapping[int, tuple[IndicatorClaim, ...]]]
+        if (self._index is not None and self._index.generation == gen) or len(unique) >= INDEX_MIN_BATCH:
+            index, table = self._loaded()
+            matched = index.match_many(unique)
+            claims_of = table.of
         else:
             matched = self.match_sql(unique)
-        out: dict[str, list[Hit]] = {v: [] for v in unique}
+            claims_of = self._claims_by_id
         if not matched:
-            return out
-        claims = self._claims_by_id({m[2] for m in matched})
-        resolved = self._resolve_targets(
-            {(c.target_kind, c.target) for cs in claims.values() for c in cs if c.target}
-        )
-        empty: tuple[tuple[str, str], ...] = ()
-        found: dict[int, tuple[Indicator, tuple[tuple[str, str], ...]]] = {}
-        for i, kind, iid, itype, value in matched:
-            got = found.get(iid)
-            if got is None:
-                cs = claims.get(iid, ())
-                targets = [(c.target_kind, c.target) for c in cs if c.target]
-                res = tuple(dict.fromkeys(r for t in targets for r in resolved[t])) if targets else empty
-                got = found[iid] = (Indicator(itype, value, cs), res)  # type: ignore[arg-type]
-            q = unique[i]
-            out[q].append(Hit(q, kind, got[0], got[1]))
-        return out
+            return {v: [] for v in unique}
+        generations = (gen, self.generation("entities"))
+        return self._hit_cache.hits(unique, matched, generations, claims_of, self._resolve_targets)
 
     def match_sql(self, values: Sequence[str]) -> list[Match]:
         """The SQL matching of a batch: what a backend without the in-memory index does."""
@@ -401,7 +405,7 @@ class SqliteStore:
     def lookup(self, value: str) -> list[Hit]:
         return self.lookup_many([value])[value]
 
-    def _resolve_targets(self, targets: Iterable[tuple[str, str]]) -> dict[tuple[str, str], _Resolved]:
+    def _resolve_targets(self, targets: Iterable[Target]) -> dict[Target, Resolved]:
         """(entity id, name) a claim's (target kind, target) resolves to; cached until entities change.
 
         The kind the feed stated is searched first, so a malware named like a group stays malware.
@@ -428,8 +432,7 @@ class SqliteStore:
             key = row[1:]
             ic = same.get(key)
             if ic is None:
-                s, r, d, c, tk, tg, cm, fs, ls = key
-                ic = same[key] = IndicatorClaim(Claim(s, r, d, c), tk, tg, cm, fs, ls)
+                ic = same[key] = make_claim(key)
             out[row[0]].append(ic)
         return {iid: tuple(cs) for iid, cs in out.items()}
 

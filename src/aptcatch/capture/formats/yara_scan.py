@@ -97,7 +97,8 @@ def _meta(rule: yara_x.Rule) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in rule.metadata:
         if key.lower() in _META_KEYS or key == "finding":
-            out[key.lower()] = str(value)
+            # yara-x hands back bytes for meta strings with escape sequences
+            out[key.lower()] = value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
     return out
 
 
