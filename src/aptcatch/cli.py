@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from aptcatch import __version__
+from aptcatch.attribution.cli import parse_as_of
 from aptcatch.capture.engine import ScanConfig, report
 from aptcatch.capture.limits import Limits
 from aptcatch.capture.runner import expand_inputs, scan_paths
@@ -112,6 +114,25 @@ def cli(verbose: int) -> None:
     "--details", is_flag=True, help="Terminal view: show informational findings and every indicator."
 )
 @click.option("--no-progress", is_flag=True, help="No progress bar on stderr.")
+@click.option(
+    "--attribute",
+    "attribute_",
+    is_flag=True,
+    help="Attribute the flagged items, as one incident, to threat groups.",
+)
+@click.option(
+    "--exclude-source",
+    "exclude_sources",
+    multiple=True,
+    metavar="PATTERN",
+    help="With --attribute: leave out knowledge claims whose source matches (repeatable).",
+)
+@click.option(
+    "--as-of", callback=parse_as_of, metavar="YYYY-MM-DD", help="With --attribute: knowledge as of a date."
+)
+@click.option(
+    "--db", type=click.Path(dir_okay=False, path_type=Path), help="With --attribute: knowledge store file."
+)
 def scan(
     paths: tuple[Path, ...],
     as_json: bool,
@@ -126,9 +147,16 @@ def scan(
     only_flagged: bool,
     details: bool,
     no_progress: bool,
+    attribute_: bool,
+    exclude_sources: tuple[str, ...],
+    as_of: date | None,
+    db: Path | None,
 ) -> None:
     """Static triage of lure e-mails and documents: PATHS are files or folders."""
     from aptcatch.report import terminal
+
+    if (exclude_sources or as_of or db) and not attribute_:
+        raise click.UsageError("--exclude-source, --as-of and --db go with --attribute")
 
     config = ScanConfig(
         limits=Limits(max_depth=max_depth, max_file_size=max_file_size, analyzer_timeout=timeout),
@@ -159,10 +187,25 @@ def scan(
     else:
         results = scan_paths(inputs, config, jobs=n_jobs)
     doc: ScanReport = report(results)
+    attribution = None
+    if attribute_:
+        from aptcatch.attribution.cli import AttributionOptions, attribute_scan_items
+
+        options = AttributionOptions(exclude_sources=exclude_sources, as_of=as_of, db=db)
+        attribution = attribute_scan_items(doc.items, options)
     if as_json or output is not None:
-        emit_json(doc.to_json_dict(), as_json, output)
+        document = doc.to_json_dict()
+        if attribution is not None:
+            from aptcatch.attribution.render import attribution_document
+
+            document["attribution"] = attribution_document(attribution)
+        emit_json(document, as_json, output)
     if not as_json:
         terminal.render(doc, Console(), verbose=details, only_flagged=only_flagged)
+        if attribution is not None:
+            from aptcatch.attribution.render import render_attribution
+
+            render_attribution(attribution, Console(), title="Attribution of the scanned items")
     sys.exit(scan_exit_code(doc.items))
 
 
@@ -202,9 +245,12 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(EXIT_CLEAN)
 
 
-from aptcatch.knowledge.cli import intel  # noqa: E402  (its commands import emit_json lazily)
+from aptcatch.attribution.cli import attribute, bench  # noqa: E402  (they import emit_json lazily)
+from aptcatch.knowledge.cli import intel  # noqa: E402
 
 cli.add_command(intel)
+cli.add_command(attribute)
+cli.add_command(bench)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

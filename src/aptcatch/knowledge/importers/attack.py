@@ -2,8 +2,10 @@
 
 Read with the standard ``json`` module rather than ``stix2.parse``: the bundle has 25,000 objects and
 only a handful of fields are needed; building stix2 objects for all of them costs ten times the time.
-Descriptions are never read. Revoked and deprecated objects become inactive entries; a revoked
-intrusion set keeps its names and a ``revoked-by`` link so its aliases still resolve to the successor.
+Descriptions are never read. Every claim is dated with the object's ``created`` date (when ATT&CK
+first recorded it); relationships keep all their citations. Revoked and deprecated objects become
+inactive entries; a revoked intrusion set keeps its names and a ``revoked-by`` link so its aliases
+still resolve to the successor.
 """
 
 from __future__ import annotations
@@ -46,13 +48,23 @@ def _ext_id(o: dict[str, Any]) -> str:
 
 
 def _citations(o: dict[str, Any]) -> str:
-    """The citation names and URLs of an object's external references (not the ATT&CK self-link)."""
+    """Every citation of a relationship: ``source_name <url>`` joined by `` | `` (ATT&CK self-links left out).
+
+    All of them are kept: attribution's ``--exclude-source`` and the benchmark's hold-out drop a
+    relationship only when *every* citation is excluded, so a cut list would change the answer.
+    """
     out = []
     for ref in o.get("external_references", ()):
-        if ref.get("source_name", "").startswith("mitre-") or not ref.get("url"):
+        name = str(ref.get("source_name", ""))
+        if not name or name.startswith("mitre-"):
             continue
-        out.append(f"{ref['source_name']} <{ref['url']}>")
-    return " | ".join(out[:5])
+        out.append(f"{name} <{ref['url']}>" if ref.get("url") else name)
+    return " | ".join(out)
+
+
+def _created(o: dict[str, Any]) -> str:
+    """The date ATT&CK first recorded the object (``created``): what ``--as-of`` compares against."""
+    return str(o.get("created") or o.get("modified") or "")[:10]
 
 
 def _alias_refs(o: dict[str, Any]) -> dict[str, str]:
@@ -92,7 +104,7 @@ def attack_entries(objects: list[dict[str, Any]], where: str = "ATT&CK") -> list
             continue
         if by_id[src]["type"] not in _KINDS or by_id[dst]["type"] not in _KINDS:
             continue
-        claim = Claim(source, _citations(o), str(o.get("modified", ""))[:10])
+        claim = Claim(source, _citations(o), _created(o))
         links.setdefault(src, []).append(Link(rel, dst, claim, str(by_id[dst].get("name", ""))))
     entries = []
     for o in objects:
@@ -100,9 +112,7 @@ def attack_entries(objects: list[dict[str, Any]], where: str = "ATT&CK") -> list
         if kind is None:
             continue
         ext = _ext_id(o)
-        claim = Claim(
-            source, o.get("external_references", [{}])[0].get("url", ""), str(o.get("modified", ""))[:10]
-        )
+        claim = Claim(source, o.get("external_references", [{}])[0].get("url", ""), _created(o))
         facts = [Fact("external_id", ext, claim)] if ext else []
         if o["type"] in ("malware", "tool"):
             facts.append(Fact("software_type", o["type"], claim))

@@ -1,8 +1,10 @@
 """MISP galaxy cluster files -> facts-only :class:`Entry` records.
 
 Each supported galaxy type has a small reader that picks its fields (names, synonyms, country, victims,
-sectors, ATT&CK ids, dates, ``used-by`` links); descriptions are never read. Sector and country values
-are normalised through :mod:`aptcatch.knowledge.vocab` and the raw value is kept next to them.
+sectors, ATT&CK ids, dates, ``used-by`` links); descriptions are never read, except for the link
+targets (group and software uuids) that Tidal campaigns give only as Markdown links in theirs.
+Sector and country values are normalised through :mod:`aptcatch.knowledge.vocab` and the raw value is
+kept next to them.
 Galaxies that are vocabularies (``sector``, ``country``) teach the vocabulary and produce no entries.
 """
 
@@ -157,6 +159,11 @@ def _software(v: dict[str, Any], source: str, software_type: str = "") -> Entry:
     return Entry(source, str(v["uuid"]), "software", name, aliases, tuple(facts), links, claim)
 
 
+# Tidal campaigns name their group and software only as links inside the description; the link
+# targets (cluster uuids of tidal-groups / tidal-software) are facts, the prose around them is not kept.
+_TIDAL_LINK = re.compile(r"app\.tidalcyber\.com/(groups|software)/([0-9a-f]{8}-[0-9a-f-]{27})")
+
+
 def _campaign(v: dict[str, Any], source: str) -> Entry:
     meta = v.get("meta") or {}
     claim = _claim(v, source)
@@ -164,7 +171,12 @@ def _campaign(v: dict[str, Any], source: str) -> Entry:
     for attr in ("first_seen", "last_seen"):
         if meta.get(attr):
             facts.append(Fact(attr, str(meta[attr])[:10], claim))
-    return Entry(source, str(v["uuid"]), "campaign", str(v["value"]), (), tuple(facts), (), claim)
+    links: dict[str, Link] = {}
+    for what, uuid in _TIDAL_LINK.findall(str(v.get("description", ""))):
+        links.setdefault(uuid, Link("attributed-to" if what == "groups" else "uses", uuid, claim))
+    return Entry(
+        source, str(v["uuid"]), "campaign", str(v["value"]), (), tuple(facts), tuple(links.values()), claim
+    )
 
 
 def _malpedia(v: dict[str, Any], source: str) -> Entry | None:

@@ -1,0 +1,280 @@
+"""Group profiles: what the knowledge base says each group uses, targets and when, under knowledge filters.
+
+A profile is the set of *features* a group is known for — ATT&CK techniques (direct, and indirect
+through its software), software, indicators, target sectors and countries, suspected origin, lure
+languages and themes, and the dates of its recorded activity — each with the :class:`Assertion` s that
+support it, so every contribution the engine reports can name its sources.
+
+Knowledge filters (:class:`Filters`) decide which claims count:
+
+* ``exclude_sources``: case-insensitive substrings. A claim whose source matches is left out; a citation
+  (ATT&CK ``external_references[].source_name <url>``, a galaxy reference URL) that matches is struck
+  from the claim, and a claim whose citations are all struck is left out. A claim with other,
+  unmatched citations stays: the fact is still reported by someone else.
+* ``as_of``: only claims dated on or before it (ATT&CK ``created``, feed first-seen). Undated claims
+  (galaxy clusters carry no dates) are left out too: nothing shows they were known by then.
+* hold-out (the benchmark): ``drop_entities`` removes every statement that is about, or goes through,
+  those campaigns or groups; ``drop_citations`` strikes those citation names like ``exclude_sources``
+  strikes matches, but exactly.
+
+A statement holds when every claim of its chain survives. One more rule keeps the filters honest: a
+claim with no citation of its own (Tidal's MITRE-sourced clusters restate ATT&CK relationships without
+references) does not keep a fact alive whose cited claims were all filtered out — it is a copy.
+
+Profiles are built once per (store generation, filters) and cached; document frequencies (how many
+groups have each feature) are precomputed for the engine's specificity weights.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from threading import Lock
+
+from aptcatch.attribution.knowledge_facts import Assertion, GroupFacts, GroupInfo, load_facts
+from aptcatch.knowledge.models import Claim
+from aptcatch.knowledge.store import KnowledgeStore
+
+BEHAVIOUR = ("technique", "software", "indicator")
+_DATE = re.compile(r"^(\d{4})(?:-(\d{2}))?(?:-(\d{2}))?")
+Feature = tuple[str, str]  # (kind, value)
+
+
+def citations(c: Claim) -> list[str]:
+    """The citations of a claim: ``name <url>`` items of an ATT&CK relationship, or one URL / name."""
+    return [x.strip() for x in c.reference.split(" | ") if x.strip()] if c.reference else []
+
+
+def citation_name(citation: str) -> str:
+    return citation.split(" <", 1)[0].strip()
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Which claims count. Equal filters share one cached :class:`Profiles`."""
+
+    exclude_sources: tuple[str, ...] = ()
+    as_of: date | None = None
+    drop_entities: frozenset[str] = frozenset()
+    drop_citations: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        pats = tuple(sorted({p.strip().casefold() for p in self.exclude_sources if p.strip()}))
+        object.__setattr__(self, "exclude_sources", pats)
+
+    def claim_ok(self, c: Claim) -> bool:
+        if self.as_of is not None and (not c.date or c.date[:10] > self.as_of.isoformat()):
+            return False
+        pats = self.exclude_sources
+        if pats and any(p in c.source.casefold() for p in pats):
+            return False
+        if not c.reference or not (pats or self.drop_citations):
+            return True
+        cites = citations(c)
+        kept = [
+            x
+            for x in cites
+            if citation_name(x) not in self.drop_citations and not any(p in x.casefold() for p in pats)
+        ]
+        return bool(kept) or not cites
+
+    def describe(self) -> dict[str, list[str] | str | None]:
+        """The analyst-facing filters, as :attr:`AttributionResult.filters` shows them."""
+        return {
+            "exclude_sources": list(self.exclude_sources),
+            "as_of": self.as_of.isoformat() if self.as_of else None,
+        }
+
+
+@dataclass
+class GroupProfile:
+    """One group's features with their supporting statements."""
+
+    info: GroupInfo
+    features: dict[Feature, list[Assertion]] = field(default_factory=dict)
+    indirect: dict[str, list[Assertion]] = field(default_factory=dict)  # technique -> via its software
+    parents: set[str] = field(default_factory=set)  # parent techniques of its sub-techniques
+    by_parent: dict[str, list[str]] = field(default_factory=dict)  # parent -> its techniques (and itself)
+    first_seen: str = ""
+    last_seen: str = ""
+    origin: str | None = None
+
+    @property
+    def id(self) -> str:
+        return self.info.id
+
+    def size(self, kind: str) -> int:
+        return sum(1 for k, _ in self.features if k == kind)
+
+    def values(self, kind: str) -> list[str]:
+        return sorted(v for k, v in self.features if k == kind)
+
+
+@dataclass
+class Profiles:
+    """All group profiles under one set of filters, with the document frequencies of every feature."""
+
+    facts: GroupFacts
+    filters: Filters
+    groups: dict[str, GroupProfile]
+    postings: dict[Feature, tuple[str, ...]]  # feature -> groups having it (direct)
+    indirect_postings: dict[str, tuple[str, ...]]  # technique -> groups having it only via software
+    parent_postings: dict[str, tuple[str, ...]]  # parent technique -> groups using one of its subs
+    behavioural: int  # groups with at least one technique, software or indicator
+    sizes: dict[str, dict[str, int]]  # kind -> group -> number of features of that kind
+    mean_size: dict[str, float]  # kind -> mean size over the groups that have any
+    kinds: frozenset[str] = frozenset()  # feature kinds some group has
+    knows: dict[str, frozenset[str]] = field(default_factory=dict)  # kind -> groups with any of it
+    cache: dict[object, object] = field(default_factory=dict, compare=False, repr=False)  # derived tables
+
+    @property
+    def all_groups(self) -> frozenset[str]:
+        got = self.cache.get("all_groups")
+        if not isinstance(got, frozenset):
+            got = self.cache["all_groups"] = frozenset(self.groups)
+        return got
+
+    def df(self, feature: Feature) -> int:
+        return len(self.postings.get(feature, ()))
+
+
+def build_profiles(facts: GroupFacts, filters: Filters = Filters()) -> Profiles:
+    """Apply ``filters`` to every assertion and index what survives."""
+    ok_cache: dict[int, bool] = {}
+
+    def ok(c: Claim) -> bool:
+        k = id(c)
+        got = ok_cache.get(k)
+        if got is None:
+            got = ok_cache[k] = filters.claim_ok(c)
+        return got
+
+    drop = filters.drop_entities
+    kept: dict[tuple[str, str, str, bool], list[Assertion]] = defaultdict(list)
+    lost_cited: set[tuple[str, str, str, bool]] = set()
+    for a in facts.assertions:
+        if a.group in drop or (drop and any(v in drop for v in a.via)):
+            continue
+        key = (a.group, a.kind, a.value, a.indirect)
+        if all(ok(c) for c in a.chain):
+            kept[key].append(a)
+        elif a.chain[-1].reference:
+            lost_cited.add(key)
+    groups: dict[str, GroupProfile] = {}
+    for (gid, kind, value, indirect), support in kept.items():
+        if (gid, kind, value, indirect) in lost_cited and not any(s.chain[-1].reference for s in support):
+            continue  # only uncited copies of a fact whose cited claims were all filtered out
+        prof = groups.get(gid)
+        if prof is None:
+            prof = groups[gid] = GroupProfile(facts.groups[gid])
+        if indirect:
+            prof.indirect[value] = support
+        else:
+            prof.features[(kind, value)] = support
+    return _index(facts, filters, groups)
+
+
+def _index(facts: GroupFacts, filters: Filters, groups: dict[str, GroupProfile]) -> Profiles:
+    postings: dict[Feature, list[str]] = defaultdict(list)
+    indirect: dict[str, list[str]] = defaultdict(list)
+    parents: dict[str, list[str]] = defaultdict(list)
+    sizes: dict[str, dict[str, int]] = defaultdict(dict)
+    behavioural = 0
+    for gid, prof in groups.items():
+        origins: Counter[str] = Counter()
+        dates: list[str] = []
+        for kind, value in prof.features:
+            postings[(kind, value)].append(gid)
+            if kind == "technique":
+                prof.by_parent.setdefault(value.split(".", 1)[0], []).append(value)
+                if "." in value:
+                    prof.parents.add(value.split(".", 1)[0])
+            elif kind == "origin":
+                origins[value] += len(prof.features[(kind, value)])
+            elif kind == "period" and (day := _day(value)):
+                dates.append(day)
+        for parent in prof.parents:
+            parents[parent].append(gid)
+        for t in prof.indirect:
+            if ("technique", t) not in prof.features:
+                indirect[t].append(gid)
+        prof.indirect = {t: s for t, s in prof.indirect.items() if ("technique", t) not in prof.features}
+        prof.origin = origins.most_common(1)[0][0] if origins else None
+        prof.first_seen, prof.last_seen = (min(dates), max(dates)) if dates else ("", "")
+        counts = Counter(k for k, _ in prof.features)
+        for kind, n in counts.items():
+            sizes[kind][gid] = n
+        behavioural += any(counts[k] for k in BEHAVIOUR)
+    mean = {k: (sum(v.values()) / len(v) if v else 0.0) for k, v in sizes.items()}
+    return Profiles(
+        facts=facts,
+        filters=filters,
+        groups=groups,
+        postings={k: tuple(v) for k, v in postings.items()},
+        indirect_postings={k: tuple(v) for k, v in indirect.items()},
+        parent_postings={k: tuple(v) for k, v in parents.items()},
+        behavioural=behavioural,
+        sizes=dict(sizes),
+        mean_size=mean,
+        kinds=frozenset(k for k, _ in postings),
+        knows={
+            **{k: frozenset(v) for k, v in sizes.items()},
+            "technique": frozenset(sizes.get("technique", {})) | {g for gs in indirect.values() for g in gs},
+        },
+    )
+
+
+def _day(value: str) -> str:
+    """An ISO day from a full or partial date ("2017" -> "2017-01-01"), or "" when it is none."""
+    m = _DATE.match(value.strip())
+    if not m:
+        return ""
+    y, mo, d = m.group(1), m.group(2) or "01", m.group(3) or "01"
+    try:
+        return date(int(y), int(mo), int(d)).isoformat()
+    except ValueError:
+        return ""
+
+
+# -- caches: one GroupFacts per store generation, one Profiles per (generation, filters) ---------------
+_LOCK = Lock()
+_FACTS: dict[tuple[str, tuple[int, ...]], GroupFacts] = {}
+_PROFILES: dict[tuple[str, tuple[int, ...], Filters], Profiles] = {}
+
+
+def _store_key(store: KnowledgeStore) -> tuple[str, tuple[int, ...]]:
+    where = str(store.path) if store.path is not None else f"memory:{id(store)}"
+    gen = getattr(store, "generation", None)
+    return where, ((int(gen("entities")), int(gen("indicators"))) if callable(gen) else ())
+
+
+def group_facts(store: KnowledgeStore) -> GroupFacts:
+    """The flattened knowledge of ``store``, read once per store generation."""
+    key = _store_key(store)
+    with _LOCK:
+        got = _FACTS.get(key)
+        if got is None:
+            _FACTS.clear()
+            got = _FACTS[key] = load_facts(store)
+            got.generation = key[1]
+        return got
+
+
+def load_profiles(
+    store: KnowledgeStore, exclude_sources: list[str] | tuple[str, ...] = (), as_of: date | None = None
+) -> Profiles:
+    """Profiles of every active group under the analyst's filters (cached per process)."""
+    filters = Filters(tuple(exclude_sources), as_of)
+    facts = group_facts(store)
+    key = (*_store_key(store), filters)
+    with _LOCK:
+        got = _PROFILES.get(key)
+    if got is None:
+        got = build_profiles(facts, filters)
+        with _LOCK:
+            if len(_PROFILES) > 16:
+                _PROFILES.clear()
+            _PROFILES[key] = got
+    return got
