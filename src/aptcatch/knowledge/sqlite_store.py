@@ -4,12 +4,14 @@ One file (WAL journal), schema from :mod:`aptcatch.knowledge.migrations`.
 
 Lookups: batches (and every lookup once it is loaded) are matched in memory by
 :class:`~aptcatch.knowledge.match_index.MatchIndex`, built lazily from the ``indicators`` table and
-rebuilt when the ``indicators`` generation counter in the database moves; only the hits' details
-(indicator, claims) are then read, in one statement. Small batches on a store whose index is not
-loaded yet (a one-off ``intel lookup``) use SQL instead: the candidate match keys of every value in a
-temporary table joined with the unique ``mkey`` index, IPv4-in-CIDR as one ``cidr:<network>/<len>``
-key per prefix length present. Both paths give the same hits (tested). The integer
-``ip_lo``/``ip_hi`` columns keep the ranges for range queries and other backends.
+rebuilt when the ``indicators`` generation counter in the database moves, together with the claims
+of every indicator (:class:`~aptcatch.knowledge.hits.ClaimTable`): such a batch reads no SQL. Built
+hits are cached per indicator (:class:`~aptcatch.knowledge.hits.HitCache`). Small batches on a store
+whose index is not loaded yet (a one-off ``intel lookup``) use SQL instead: the candidate match keys
+of every value in a temporary table joined with the unique ``mkey`` index, IPv4-in-CIDR as one
+``cidr:<network>/<len>`` key per prefix length present, then the hits' claims in one statement.
+Both paths give the same hits (tested). The integer ``ip_lo``/``ip_hi`` columns keep the ranges for
+range queries and other backends.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ class SqliteStore:
         self.db.execute("PRAGMA cache_size = -65536")  # KiB
         self._index: MatchIndex | None = None
         self._claims: ClaimTable | None = None
-        self._hit_cache = HitCache()
+        self._hit_cache = HitCache()  # built indicators of recent hits
         self._cidr_lengths: tuple[int, tuple[int, ...]] | None = None  # (generation, lengths)
         self._resolved: tuple[int, dict[Target, Resolved]] = (-1, {})
         self.migrate()
@@ -333,8 +335,9 @@ class SqliteStore:
         row = self.db.execute("SELECT value FROM kb_state WHERE name = ?", (name,)).fetchone()
         return int(row[0]) if row else 0
 
-    def cidr_lengths(self) -> tuple[int, ...]:
-        gen = self.generation()
+    def cidr_lengths(self, gen: int | None = None) -> tuple[int, ...]:
+        """The CIDR prefix lengths present (``gen``: the indicators generation, if just read)."""
+        gen = self.generation() if gen is None else gen
         if self._cidr_lengths is None or self._cidr_lengths[0] != gen:
             rows = self.db.execute("SELECT DISTINCT prefix FROM indicators WHERE prefix IS NOT NULL")
             self._cidr_lengths = (gen, tuple(sorted((int(r[0]) for r in rows), reverse=True)))
@@ -342,14 +345,13 @@ class SqliteStore:
 
     def match_index(self) -> MatchIndex:
         """The in-memory match index, (re)built when the indicators changed since it was built."""
-        return self._loaded()[0]
+        return self._loaded(self.generation())[0]
 
-    def _loaded(self) -> tuple[MatchIndex, ClaimTable]:
-        """The match index and the claims of every indicator, from one snapshot of the database."""
-        gen = self.generation()
+    def _loaded(self, gen: int) -> tuple[MatchIndex, ClaimTable]:
+        """The match index and the claims of every indicator (one snapshot), rebuilt if not of ``gen``."""
         if self._index is None or self._claims is None or self._index.generation != gen:
             self._index = self._claims = None  # let the old ones go before building the new ones
-            self.db.execute("BEGIN")  # one read snapshot: an import by another process waits outside
+            self.db.execute("BEGIN")  # one read snapshot: never half of another process's import
             try:
                 gen = self.generation()
                 self._index = MatchIndex(self.db.execute(_INDEX_ROWS), gen)
@@ -375,20 +377,23 @@ class SqliteStore:
         gen = self.generation()
         claims_of: Callable[[set[int]], Mapping[int, tuple[IndicatorClaim, ...]]]
         if (self._index is not None and self._index.generation == gen) or len(unique) >= INDEX_MIN_BATCH:
-            index, table = self._loaded()
+            index, table = self._loaded(gen)
+            gen = index.generation  # the snapshot it was built from: what the cached hits are of
             matched = index.match_many(unique)
             claims_of = table.of
         else:
-            matched = self.match_sql(unique)
+            matched = self.match_sql(unique, gen)
             claims_of = self._claims_by_id
         if not matched:
             return {v: [] for v in unique}
-        generations = (gen, self.generation("entities"))
-        return self._hit_cache.hits(unique, matched, generations, claims_of, self._resolve_targets)
+        entities = self.generation("entities")
+        return self._hit_cache.hits(
+            unique, matched, (gen, entities), claims_of, lambda ts: self._resolve_targets(ts, entities)
+        )
 
-    def match_sql(self, values: Sequence[str]) -> list[Match]:
+    def match_sql(self, values: Sequence[str], gen: int | None = None) -> list[Match]:
         """The SQL matching of a batch: what a backend without the in-memory index does."""
-        lengths = self.cidr_lengths()
+        lengths = self.cidr_lengths(gen)
         keyrows: list[tuple[int, str, str]] = []
         for i, v in enumerate(values):
             keyrows.extend((i, kind, key) for kind, key in ind.query_keys(v, lengths))
@@ -405,12 +410,13 @@ class SqliteStore:
     def lookup(self, value: str) -> list[Hit]:
         return self.lookup_many([value])[value]
 
-    def _resolve_targets(self, targets: Iterable[Target]) -> dict[Target, Resolved]:
+    def _resolve_targets(self, targets: Iterable[Target], gen: int | None = None) -> dict[Target, Resolved]:
         """(entity id, name) a claim's (target kind, target) resolves to; cached until entities change.
 
         The kind the feed stated is searched first, so a malware named like a group stays malware.
+        ``gen``: the ``entities`` generation, if just read.
         """
-        gen = self.generation("entities")
+        gen = self.generation("entities") if gen is None else gen
         if self._resolved[0] != gen:
             self._resolved = (gen, {})
         cache = self._resolved[1]
