@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -52,6 +53,26 @@ def disagreements(g: Entity) -> list[dict[str, Any]]:
     return out
 
 
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1
+    )
+}
+_REPORT_DATE = re.compile(
+    r"\b(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Sept|Oct|Nov|Dec)[a-z]*\.?\s+((?:19|20)\d\d)\b"
+)
+
+
+def report_month(reference: str) -> str:
+    """'YYYY-MM' from an ATT&CK-style citation name ("Cisco Talos Bitter Bangladesh May 2022"), or ''."""
+    found = _REPORT_DATE.findall(reference.split(" <", 1)[0])
+    if not found:
+        return ""
+    month, year = found[-1]
+    return f"{year}-{_MONTHS[month[:3].lower()]:02d}"
+
+
 def timeline(store: SqliteStore, g: Entity) -> list[dict[str, str]]:
     events: list[dict[str, str]] = []
     for f in g.facts:
@@ -65,6 +86,22 @@ def timeline(store: SqliteStore, g: Entity) -> list[dict[str, str]]:
             if f.attr in ("first_seen", "last_seen"):
                 label = "starts" if f.attr == "first_seen" else "ends"
                 events.append({"date": f.value, "what": f"campaign {camp.name} {label}", **f.claim.to_dict()})
+    # documented activity: the group's own relationships, dated by the report they cite (ATT&CK citation
+    # names end in "Mon YYYY") or else by when the source recorded them; one event per report
+    documented: dict[tuple[str, str, str], list[str]] = {}
+    for lk in g.links:
+        if lk.rel not in ("uses", "attributed-to"):
+            continue
+        report = report_month(lk.claim.reference)
+        date = report or (f"{lk.claim.date[:10]} (recorded)" if lk.claim.date else "")
+        if date:
+            key = (date, lk.claim.source, lk.claim.reference)
+            documented.setdefault(key, []).append(lk.target_name or lk.target)
+    for (date, source, ref), targets in documented.items():
+        uniq = sorted(set(targets))
+        shown = ", ".join(uniq[:4]) + (" …" if len(uniq) > 4 else "")
+        what = f"report: {len(uniq)} technique/software use(s): {shown}"
+        events.append({"date": date, "what": what, "source": source, "reference": ref})
     names = sorted({n.value for n in g.names})
     per_event: Counter[tuple[str, str, str]] = Counter()
     for it in store.indicators_of(names):
