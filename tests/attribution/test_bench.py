@@ -75,6 +75,16 @@ def test_run_benchmark_report() -> None:
     assert any("leak-free" in x for x in labels) and any("open set" in x for x in labels)
     assert any("TF-IDF" in x for x in labels) and any("Tidal" in x for x in labels)
     assert len(report.folds) == 2 and report.timing_ms["median"] > 0
+    fitted = {
+        "miss",
+        "partial",
+        "indirect",
+        "size_exponent",
+        "technique_weight",
+        "temperature",
+        "unknown_prior",
+    }
+    assert fitted <= set(report.model) and all(fitted <= set(f) for f in report.folds)
     doc = json.loads(json.dumps(report.to_dict()))
     assert doc["command"] == "aptcatch bench attribution" and doc["rows"][0]["n"] == 2
     table = report.format_table()

@@ -7,6 +7,7 @@ every test then works on in-memory profiles. Speed is measured by the benchmark,
 from __future__ import annotations
 
 import functools
+import math
 import tempfile
 from datetime import date
 from pathlib import Path
@@ -155,3 +156,36 @@ def test_as_of_keeps_only_what_was_recorded(facts: GroupFacts, profiles: Profile
                 assert all(c.date and c.date[:10] <= "2018-01-01" for c in a.chain)
     r = attribute(Evidence(techniques=GENERIC), old)
     assert r.filters["as_of"] == "2018-01-01"
+
+
+def test_unknown_is_the_population_background(profiles: Profiles) -> None:
+    """P(f | unknown) = b(f)·(average coverage + (1 − b(f))·ε): a group drawn from the population."""
+    from aptcatch.attribution.calibration import DEFAULT
+    from aptcatch.attribution.features import resolve
+    from aptcatch.attribution.scoring import coverage, score
+
+    items, _ = resolve(Evidence(techniques=("T1566.001", "T1059.005")), profiles)
+    sc = score(items, profiles)
+    for m, u in zip(sc.matches, sc.unknown_terms, strict=True):
+        cov = coverage(profiles, "technique", DEFAULT.size_exponent)
+        assert 0.0 < cov < 1.0
+        expected = DEFAULT.technique_weight * math.log(m.base * (cov + (1 - m.base) * DEFAULT.miss))
+        assert u == pytest.approx(expected)
+        # a group recording the technique explains it better than the background; one missing it, worse
+        assert DEFAULT.technique_weight * math.log(DEFAULT.miss * m.base) < u
+
+
+def test_indirect_techniques_count_only_at_their_fitted_share(profiles: Profiles) -> None:
+    """A technique a group has only through its software: share ``indirect`` of a match, or a miss at 0."""
+    from aptcatch.attribution.calibration import DEFAULT
+    from aptcatch.attribution.features import resolve
+    from aptcatch.attribution.scoring import item_term, match_items
+
+    t, groups = next((t, g) for t, g in profiles.indirect_postings.items() if g)
+    items, _ = resolve(Evidence(techniques=(t,)), profiles)
+    (m,) = match_items(items, profiles)
+    gid = next(g for g in groups if g in m.indirect)
+    status, on = item_term(profiles, m, gid, DEFAULT, 0.0)
+    assert status == "indirect"
+    status_off, off = item_term(profiles, m, gid, DEFAULT.with_(indirect=0.0), 0.0)
+    assert status_off == "miss" and off < on

@@ -27,10 +27,12 @@ import numpy as np
 from aptcatch.attribution.baseline import tfidf_ranking
 from aptcatch.attribution.calibration import (
     DEFAULT,
+    INDIRECT_GRID,
     MISS_GRID,
     PARTIAL_GRID,
     PRIOR_GRID,
     SIZE_GRID,
+    TECHNIQUE_GRID,
     TEMPERATURE_GRID,
     Model,
 )
@@ -42,8 +44,15 @@ from aptcatch.attribution.scoring import score
 from aptcatch.knowledge.store import KnowledgeStore
 
 COMMAND = "aptcatch bench attribution"
-GRID = [(m, p, g) for m in MISS_GRID for p in PARTIAL_GRID for g in SIZE_GRID]
-Key = tuple[float, float, float]  # (miss, partial, size exponent)
+GRID = [
+    (m, p, g, w, i)
+    for m in MISS_GRID
+    for p in PARTIAL_GRID
+    for g in SIZE_GRID
+    for w in TECHNIQUE_GRID
+    for i in INDIRECT_GRID
+]
+Key = tuple[float, float, float, float, float]  # (miss, partial, size exponent, technique weight, indirect)
 _T = np.array(TEMPERATURE_GRID)
 _PI = np.array(PRIOR_GRID)
 
@@ -130,10 +139,14 @@ def _run(case: Case, profiles: Profiles, setting: str, baseline: list[str] | Non
     items, _ = resolve(case.evidence, profiles)
     out: dict[Key, tuple[np.ndarray, float]] = {}
     groups: list[str] = []
-    for miss, partial, size in GRID:
-        sc = score(items, profiles, DEFAULT.with_(miss=miss, partial=partial, size_exponent=size))
+    for key in GRID:
+        miss, partial, size, tw, indirect = key
+        model = DEFAULT.with_(
+            miss=miss, partial=partial, size_exponent=size, technique_weight=tw, indirect=indirect
+        )
+        sc = score(items, profiles, model)
         groups = sc.groups
-        out[(miss, partial, size)] = (np.array(sc.loglik), sc.unknown)
+        out[key] = (np.array(sc.loglik), sc.unknown)
     truth = [i for i, g in enumerate(groups) if g in case.truth] if setting != "open" else []
     brank = None
     if baseline is not None:
@@ -178,6 +191,8 @@ def _fit(runs: Sequence[_Run]) -> Model:
                 miss=key[0],
                 partial=key[1],
                 size_exponent=key[2],
+                technique_weight=key[3],
+                indirect=key[4],
                 temperature=float(_T[i]),
                 unknown_prior=float(_PI[j]),
             )
@@ -187,7 +202,9 @@ def _fit(runs: Sequence[_Run]) -> Model:
 
 
 def _posterior(run: _Run, model: Model) -> tuple[np.ndarray, float]:
-    ll, u = run.loglik[(model.miss, model.partial, model.size_exponent)]
+    ll, u = run.loglik[
+        (model.miss, model.partial, model.size_exponent, model.technique_weight, model.indirect)
+    ]
     n = max(len(ll), 1)
     logits = np.append(
         ll / model.temperature + np.log((1 - model.unknown_prior) / n),
@@ -352,6 +369,8 @@ def _model_dict(m: Model) -> dict[str, float]:
         "miss": m.miss,
         "partial": m.partial,
         "size_exponent": m.size_exponent,
+        "technique_weight": m.technique_weight,
+        "indirect": m.indirect,
         "temperature": m.temperature,
         "unknown_prior": m.unknown_prior,
     }

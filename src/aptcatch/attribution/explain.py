@@ -55,9 +55,10 @@ def _support(profiles: Profiles, gid: str, m: Match, status: str) -> list[Assert
             out += prof.features.get((feat, k), [])
     elif status == "direct":
         out += [a for (k, _), s in prof.features.items() if k == "period" for a in s]
+    elif status == "indirect":
+        out += prof.indirect.get(m.item.keys[0], [])
     elif status == "partial":
         t = m.item.keys[0]
-        out += prof.indirect.get(t, [])
         for related in prof.by_parent.get(t.split(".", 1)[0], ()):
             out += prof.features.get(("technique", related), [])
     return out
@@ -71,8 +72,12 @@ def _explain(profiles: Profiles, gid: str, m: Match, status: str, support: list[
         how = f" (through {', '.join(via)})" if via else ""
         return f"{name} is recorded with it{how}; {others} other group(s) are"
     if status == "partial":
+        return f"{name} is recorded with a related (parent or sub-) technique; {others} group(s) with it"
+    if status == "indirect":
+        via = sorted({profiles.facts.entity_names.get(v, v) for a in support for v in a.via[-1:]})
         return (
-            f"{name} is recorded with a related technique or through its software; {others} group(s) with it"
+            f"{name} is recorded with it only through its software ({', '.join(via[:3])}); "
+            f"{others} group(s) with it directly"
         )
     if status == "miss":
         return f"not in {name}'s profile; {len(m.direct)} group(s) are recorded with it"

@@ -7,10 +7,10 @@ how much the knowledge base happens to say about a group:
   and activity period as weaker context)::
 
       P(f | g) = ρ_g          if f is in g's profile          ρ_g = (m_k / (m_k + n_g)) ** γ
-               = κ · ρ_g      if only partly (the group's software uses the technique; a sibling
-                              sub-technique)
+               = κ · ρ_g      if only partly (a parent, sub- or sibling technique)
+               = κ_s · ρ_g    if g has the technique only through its software (κ_s = 0: a miss)
                = ε · b(f)     otherwise                      b(f) = (df(f) + 1) / (N_k + 2)
-               = b(f)         if g's profile records nothing of kind k
+               = P(f | unknown)   if g's profile records nothing of kind k
 
   n_g is the size of g's profile of that kind and m_k the mean size: a group known for 300 techniques
   explains any one of them less well than a group known for 20 (``ρ_g``), so large profiles do not win
@@ -20,16 +20,19 @@ how much the knowledge base happens to say about a group:
   Indicators are not size-normalised (``ρ = ½``) and count against every group they are not tied
   to, whether or not the feeds know other indicators of it: they are identities, not samples of
   behaviour.
-* **unknown** ("a group not in the knowledge base") is a group whose profile we do not know:
-  P(f | unknown) is the mean of P(f | g) over the groups whose profile records anything of f's kind
-  — the background rate of *f* (a group that records nothing of the kind counts as unknown for it). A case
-  whose items no single group explains together is better explained by it, which is what the
-  open-set benchmark checks.
-* Context items (sector, country, period) count at ``context_weight``; items no source knows about
+* **unknown** ("a group not in the knowledge base") is a group drawn from the population, whose
+  profile we do not know: it has *f* with f's frequency among the groups, ``b(f)``, at the average
+  coverage ``ρ̄_k`` (the mean ``ρ_g``), and otherwise misses it like any group:
+  ``P(f | unknown) = b(f) · (ρ̄_k + (1 − b(f)) · ε)``. A group that records nothing of the kind counts
+  as unknown for it. A case whose items no single group explains together is better explained by
+  unknown, which is what the open-set benchmark checks.
+* Techniques count at ``technique_weight`` (they come in bundles, so they are not independent
+  evidence), context items (sector, country, period) at ``context_weight``; items no source knows about
   weigh the same for every hypothesis and are listed in ``evidence_ignored`` instead.
 * Posterior: prior (``unknown_prior`` for unknown, the rest shared equally) × likelihood^(1/T),
-  normalised, so the groups and unknown sum to 1. ``ε``, ``κ``, ``γ``, T and the prior are fitted by
-  cross-validation over the benchmark campaigns (:mod:`aptcatch.attribution.calibration`).
+  normalised, so the groups and unknown sum to 1. ``ε``, ``κ``, ``κ_s``, ``γ``, the technique weight, T
+  and the prior are fitted by cross-validation over the benchmark campaigns
+  (:mod:`aptcatch.attribution.calibration`).
 
 Each contribution reported is the item's log-likelihood ratio against unknown, ``log P(f|g) −
 log P(f|unknown)``: positive is evidence for g, negative against, and it names the claims it used.
@@ -58,7 +61,8 @@ class Match:
 
     item: Item
     direct: frozenset[str]
-    partial: frozenset[str]
+    partial: frozenset[str]  # a parent, sub- or sibling technique
+    indirect: frozenset[str]  # the technique only through the group's software
     knows: frozenset[str]
     base: float  # b(f)
 
@@ -72,6 +76,13 @@ class Scores:
     unknown: float
     matches: list[Match]
     unknown_terms: list[float]  # log P(item | unknown), per match
+
+
+def item_weight(item: Item, model: Model) -> float:
+    """The share of an item's log-likelihood that counts: context and techniques are discounted."""
+    if item.context:
+        return model.context_weight
+    return model.technique_weight if item.feature == "technique" else 1.0
 
 
 def rho(profiles: Profiles, kind: str, gid: str, exponent: float = 1.0) -> float:
@@ -90,6 +101,17 @@ def rho_table(profiles: Profiles, kind: str, exponent: float) -> dict[str, float
             got = dict.fromkeys(sizes, INDICATOR_RHO)
         else:
             got = {g: (m / (m + n)) ** exponent for g, n in sizes.items()}
+        profiles.cache[key] = got
+    return got
+
+
+def coverage(profiles: Profiles, kind: str, exponent: float) -> float:
+    """The mean of ρ_g over the groups with features of ``kind``: how well an average profile covers."""
+    key = ("coverage", kind, exponent)
+    got = profiles.cache.get(key)
+    if not isinstance(got, float):
+        table = rho_table(profiles, kind, exponent)
+        got = sum(table.values()) / len(table) if table else INDICATOR_RHO
         profiles.cache[key] = got
     return got
 
@@ -116,6 +138,7 @@ def match_items(items: Sequence[Item], profiles: Profiles) -> list[Match]:
         if it.feature == "period":
             direct, knows = _period_groups(profiles, it.keys[0])
             partial: frozenset[str] = frozenset()
+            indirect: frozenset[str] = frozenset()
         else:
             direct = frozenset(g for k in it.keys for g in profiles.postings.get((it.feature, k), ()))
             knows = profiles.knows.get(it.feature, frozenset())
@@ -126,13 +149,14 @@ def match_items(items: Sequence[Item], profiles: Profiles) -> list[Match]:
             part: set[str] = set()
             if it.feature == "technique":
                 t = it.keys[0]
-                part.update(profiles.indirect_postings.get(t, ()))
                 part.update(profiles.parent_postings.get(t.split(".", 1)[0], ()))  # siblings / subs
                 if "." in t:
                     part.update(profiles.postings.get(("technique", t.split(".", 1)[0]), ()))
             partial = frozenset(part) - direct
+            soft = profiles.indirect_postings.get(it.keys[0], ()) if it.feature == "technique" else ()
+            indirect = frozenset(soft) - direct - partial
         base = (len(direct) + 0.5 * len(partial) + 1.0) / (max(len(knows), 1) + 2.0)
-        out.append(Match(it, direct, partial, knows, min(base, 1.0)))
+        out.append(Match(it, direct, partial, indirect, knows, min(base, 1.0)))
     return out
 
 
@@ -155,26 +179,30 @@ def score(items: Sequence[Item], profiles: Profiles, model: Model = DEFAULT) -> 
     matches = match_items(items, profiles)
     cands = candidates_for(matches, profiles)
     log_eps, log_kappa = math.log(model.miss), math.log(model.partial)
+    log_indirect = math.log(model.indirect) if model.indirect > 0 else None
     ll: dict[str, float] = dict.fromkeys(cands, 0.0)
     cand_set = frozenset(cands)
     unknown_terms = []
     # (miss - unknown) summed per "knows" set: items of one kind share it, so each group is visited once
     per_knows: dict[int, tuple[frozenset[str], list[float]]] = {}
     for m in matches:
-        w = model.context_weight if m.item.context else 1.0
-        n_knows = len(m.knows & cand_set)
+        w = item_weight(m.item, model)
         miss = w * (log_eps + math.log(m.base))
-        # P(f | unknown): the mean of P(f | g) over the groups whose profile records anything of the kind
-        mass = n_knows * model.miss * m.base
+        # P(f | unknown): what P(f | g) is expected to be for a group drawn from the population — it
+        # has f with f's frequency b(f), at the average coverage; else it misses f like any group
+        u = w * math.log(
+            m.base * (coverage(profiles, m.item.feature, model.size_exponent) + (1 - m.base) * model.miss)
+        )
         hits: list[tuple[str, float]] = []
         table = rho_table(profiles, m.item.feature, model.size_exponent)
-        for group_set, factor in ((m.direct, 0.0), (m.partial, log_kappa)):
+        levels = [(m.direct, 0.0), (m.partial, log_kappa)]
+        if log_indirect is not None:
+            levels.append((m.indirect, log_indirect))
+        for group_set, factor in levels:
             for g in group_set:
                 if g in cand_set:
                     r = math.log(table.get(g, INDICATOR_RHO)) + factor
                     hits.append((g, w * r - miss))
-                    mass += math.exp(r) - model.miss * m.base
-        u = w * math.log(max(mass, 1e-300) / max(n_knows, 1))
         unknown_terms.append(u)
         # Every group starts at the unknown term (a group whose profile records nothing of this kind
         # is, for this item, a group we do not know); the others miss or match.
@@ -191,13 +219,17 @@ def score(items: Sequence[Item], profiles: Profiles, model: Model = DEFAULT) -> 
 
 
 def item_term(profiles: Profiles, m: Match, gid: str, model: Model, unknown_term: float) -> tuple[str, float]:
-    """(status, w·log P(item | gid)): status is direct, partial, miss or no-knowledge."""
-    w = model.context_weight if m.item.context else 1.0
+    """(status, w·log P(item | gid)): status is direct, partial, indirect, miss or no-knowledge."""
+    w = item_weight(m.item, model)
     if gid in m.direct:
         return "direct", w * math.log(rho(profiles, m.item.feature, gid, model.size_exponent))
     if gid in m.partial:
         return "partial", w * math.log(
             model.partial * rho(profiles, m.item.feature, gid, model.size_exponent)
+        )
+    if gid in m.indirect and model.indirect > 0:
+        return "indirect", w * math.log(
+            model.indirect * rho(profiles, m.item.feature, gid, model.size_exponent)
         )
     if gid in m.knows:
         return "miss", w * math.log(model.miss * m.base)
