@@ -26,24 +26,19 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aptcatch.attribution.evidence_io import TechniqueResolver, check_evidence
-from aptcatch.model.evidence import Evidence, EvidenceArtifact, EvidenceIndicator, LureFacts, Target
+from aptcatch.model.evidence import (
+    EVIDENCE_INDICATOR_TYPES,
+    Evidence,
+    EvidenceArtifact,
+    EvidenceIndicator,
+    LureFacts,
+    Target,
+)
 from aptcatch.model.scan import Artifact, ItemResult
 
 __all__ = ["evidence_from_scan"]
 
-_INDICATOR_TYPES = {
-    "domain",
-    "ipv4",
-    "ipv6",
-    "url",
-    "email",
-    "md5",
-    "sha1",
-    "sha256",
-    "file_name",
-    "pdb_path",
-    "user_agent",
-}
+_INDICATOR_TYPES = EVIDENCE_INDICATOR_TYPES - {"mutex"}  # scan never observes mutexes
 _VICTIM_CONTEXTS = ("email_to", "email_cc", "email_recipient")
 _GENERIC_AUTHORS = frozenset(
     {

@@ -8,7 +8,7 @@ the knowledge base (unknown technique ids are errors, not silent drops) live in 
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,25 +31,29 @@ ArtifactKind = Literal[
 ]
 
 
+EvidenceIndicatorType = Literal[
+    "domain",
+    "ipv4",
+    "ipv6",
+    "url",
+    "email",
+    "md5",
+    "sha1",
+    "sha256",
+    "file_name",
+    "pdb_path",
+    "mutex",
+    "user_agent",
+]
+EVIDENCE_INDICATOR_TYPES: frozenset[str] = frozenset(get_args(EvidenceIndicatorType))
+
+
 class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class EvidenceIndicator(_Frozen):
-    type: Literal[
-        "domain",
-        "ipv4",
-        "ipv6",
-        "url",
-        "email",
-        "md5",
-        "sha1",
-        "sha256",
-        "file_name",
-        "pdb_path",
-        "mutex",
-        "user_agent",
-    ]
+    type: EvidenceIndicatorType
     value: str
     seen_in: str | None = Field(default=None, description="where it was observed (artifact path, log file)")
 
