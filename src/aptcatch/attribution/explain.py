@@ -14,7 +14,6 @@ from aptcatch.attribution.calibration import Model
 from aptcatch.attribution.knowledge_facts import Assertion
 from aptcatch.attribution.profiles import Profiles, citation_name, citations
 from aptcatch.attribution.scoring import Match, Scores, item_term
-from aptcatch.knowledge import indicators as ind
 from aptcatch.model.attribution import Candidate, Conflict, Contribution, SourceRef
 
 MAX_FOR = 12
@@ -41,8 +40,7 @@ def _refs(support: list[Assertion]) -> tuple[SourceRef, ...]:
 def _display(m: Match) -> str:
     it = m.item
     if it.feature == "indicator" or it.kind in ("indicator", "artifact"):
-        itype, _, value = it.value.partition(":")
-        return f"{itype}:{ind.defang(value)}"
+        return it.value  # raw in the result document; the terminal renderer defangs
     return f"{it.value} ({it.label})" if it.label and it.label != it.value else it.value
 
 

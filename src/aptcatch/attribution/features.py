@@ -82,7 +82,7 @@ def resolve(evidence: Evidence, profiles: Profiles) -> tuple[list[Item], list[st
         if soft:
             add(Item(kind, f"{itype}:{value}", "software", soft, facts.software_names[soft[0]]))
         if not hits and not soft:
-            ignored.append(f"{kind} {itype}:{ind.defang(value)}: no feed in the knowledge base lists it")
+            ignored.append(f"{kind} {itype}:{value}: no feed in the knowledge base lists it")
     for raw in evidence.target.sectors:
         slug = vocab.normalize_sector(raw) or raw.strip().lower()
         _context(add, ignored, profiles, "sector", raw, slug)

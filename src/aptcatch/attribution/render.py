@@ -16,7 +16,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from aptcatch.knowledge.indicators import defang, detect_type, refang
+from aptcatch.capture.indicators import defang_text as capture_defang_text
+from aptcatch.knowledge.indicators import defang, refang
 from aptcatch.model.attribution import AttributionResult, Candidate, Conflict, Contribution, SourceRef
 
 __all__ = ["attribution_document", "bar", "defang_text", "format_source", "render_attribution"]
@@ -97,17 +98,8 @@ _FILE_SUFFIXES = frozenset(
 
 
 def defang_text(text: str) -> str:
-    """Defang every word of ``text`` that is a URL, an IP address or a domain (not a file name)."""
-
-    def one(token: str) -> str:
-        m = re.fullmatch(r"([\"'(<\[]*)(.*?)([\"')>\],;:.!?]*)", token, re.DOTALL)
-        lead, word, trail = m.groups() if m else ("", token, "")
-        kind = detect_type(word) if word else None
-        if kind == "domain" and word.rsplit(".", 1)[-1].lower() in _FILE_SUFFIXES:
-            return token
-        return lead + defang(refang(word)) + trail if kind in ("domain", "ipv4", "ipv6", "url") else token
-
-    return " ".join(one(w) for w in text.split(" "))
+    """Defang every URL, IP address, domain and e-mail inside free text (file names stay as they are)."""
+    return capture_defang_text(text)
 
 
 def _name(c: Candidate) -> Text:
