@@ -64,39 +64,6 @@ def _value(c: Contribution) -> str:
     return defang(refang(c.value)) if c.kind == "indicator" else defang_text(c.value)
 
 
-_FILE_SUFFIXES = frozenset(
-    [
-        "bat",
-        "chm",
-        "dll",
-        "doc",
-        "docm",
-        "docx",
-        "dotm",
-        "eml",
-        "exe",
-        "hta",
-        "iso",
-        "js",
-        "json",
-        "lnk",
-        "msg",
-        "pdb",
-        "pdf",
-        "ps1",
-        "rar",
-        "rtf",
-        "sct",
-        "txt",
-        "vbs",
-        "xls",
-        "xlsm",
-        "xlsx",
-        "zip",
-    ]
-)
-
-
 def defang_text(text: str) -> str:
     """Defang every URL, IP address, domain and e-mail inside free text (file names stay as they are)."""
     return capture_defang_text(text)
