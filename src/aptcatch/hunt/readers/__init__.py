@@ -1,0 +1,80 @@
+"""Log readers: one module per format, chosen by a registry from the content (or forced with --format).
+
+Each reader turns one file into one :class:`ReadResult`: a pyarrow table of string columns, with the
+normalised columns of :data:`NORMALISED` always present, the raw fields beside them, and bad lines or
+damaged records counted. Each file is read once.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from aptcatch.hunt.readers.base import NORMALISED, Reader, ReadResult, build_table
+from aptcatch.hunt.readers.evtx import looks_like_evtx, read_evtx
+from aptcatch.hunt.readers.generic import load_mapping, read_csv, read_json, read_windows_json
+from aptcatch.hunt.readers.squid import looks_like_squid, read_squid
+from aptcatch.hunt.readers.zeek import read_zeek_json, read_zeek_tsv
+
+READERS: dict[str, Reader] = {
+    "evtx": read_evtx,
+    "windows-json": read_windows_json,
+    "zeek-json": read_zeek_json,
+    "zeek-tsv": read_zeek_tsv,
+    "squid": read_squid,
+    "json": read_json,
+    "csv": read_csv,
+}
+FORMATS: tuple[str, ...] = tuple(READERS)
+
+__all__ = [
+    "FORMATS",
+    "NORMALISED",
+    "READERS",
+    "ReadResult",
+    "build_table",
+    "detect_format",
+    "load_mapping",
+    "read_log",
+]
+
+_WINDOWS_KEYS = {"Event", "EventID", "winlog", "EventData", "Channel"}
+
+
+def detect_format(path: Path) -> str | None:
+    """The format of a file from its first bytes and first line; None when no reader fits."""
+    with path.open("rb") as fh:
+        head = fh.read(65536)
+    if looks_like_evtx(head):
+        return "evtx"
+    lines = head.decode("utf-8", errors="replace").splitlines()
+    first = next((ln.strip().lstrip("\ufeff") for ln in lines if ln.strip()), "")
+    if not first:
+        return None
+    if first.startswith("#separator") or first.startswith("#fields"):
+        return "zeek-tsv"
+    if first.startswith("{"):
+        try:
+            rec = json.loads(first)
+        except ValueError:
+            return "json"
+        if not isinstance(rec, dict):
+            return "json"
+        if "ts" in rec and ({"uid", "fuid", "_path", "@stream"} & set(rec) or "id.orig_h" in rec):
+            return "zeek-json"
+        if _WINDOWS_KEYS & set(rec):
+            return "windows-json"
+        return "json"
+    if looks_like_squid(first):
+        return "squid"
+    if any(d in first for d in (",", ";", "\t", "|")):
+        return "csv"
+    return None
+
+
+def read_log(path: Path, fmt: str | None = None, mapping: dict[str, str] | None = None) -> ReadResult:
+    """Read one file with the forced or detected format; an unknown format is a counted error."""
+    chosen = fmt or detect_format(path)
+    if chosen is None or chosen not in READERS:
+        return ReadResult(path, chosen or "unknown", build_table([]), 0, ["format not recognised"])
+    return READERS[chosen](path, mapping)

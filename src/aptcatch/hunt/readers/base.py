@@ -1,0 +1,116 @@
+"""What every reader produces: one pyarrow table per file, with normalised columns and error counts."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+# The normalised (ECS-like) columns the sweep knows; every table has all of them (null when absent).
+NORMALISED: tuple[str, ...] = (
+    "@timestamp",
+    "host.name",
+    "event.code",
+    "event.dataset",
+    "source.ip",
+    "source.port",
+    "destination.ip",
+    "destination.port",
+    "destination.domain",
+    "dns.question.name",
+    "url.full",
+    "url.domain",
+    "user_agent.original",
+    "process.executable",
+    "process.command_line",
+    "process.parent.executable",
+    "file.path",
+    "file.hash.md5",
+    "file.hash.sha1",
+    "file.hash.sha256",
+    "user.name",
+    "event.original",
+)
+
+
+@dataclass
+class ReadResult:
+    """One file read: its table, the format used and what could not be read."""
+
+    path: Path
+    format: str
+    table: pa.Table
+    bad_lines: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return int(self.table.num_rows)
+
+
+Reader = Callable[[Path, dict[str, str] | None], ReadResult]
+
+
+def build_table(rows: Iterable[dict[str, str | None]], extra: Iterable[str] = ()) -> pa.Table:
+    """A table of string columns: every normalised column, then the extra (raw) columns seen."""
+    rows = list(rows)
+    names: dict[str, None] = dict.fromkeys(NORMALISED)
+    for name in extra:
+        names.setdefault(name, None)
+    for row in rows:
+        for k in row:
+            names.setdefault(k, None)
+    columns = {n: pa.array([r.get(n) for r in rows], type=pa.string()) for n in names}
+    return pa.table(columns)
+
+
+def text(value: Any) -> str | None:
+    """A cell as text: None/empty/'-' (Zeek's unset) stay None, lists are joined with commas."""
+    if value is None:
+        return None
+    if isinstance(value, list):
+        parts = [str(v) for v in value if v is not None]
+        return ",".join(parts) if parts else None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    s = str(value)
+    return None if s in ("", "-", "(empty)") else s
+
+
+def iso_from_epoch(value: Any) -> str | None:
+    """Epoch seconds (Zeek ``ts``, Squid) as ISO 8601 UTC with milliseconds."""
+    try:
+        t = float(value)
+    except (TypeError, ValueError):
+        return text(value)
+    return datetime.fromtimestamp(t, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_hashes(value: str | None) -> dict[str, str]:
+    """Sysmon's ``Hashes`` field (``SHA1=…,MD5=…,SHA256=…,IMPHASH=…``) as file.hash.* columns."""
+    out: dict[str, str] = {}
+    if not value:
+        return out
+    for part in value.split(","):
+        algo, _, digest = part.partition("=")
+        algo = algo.strip().lower()
+        if algo in ("md5", "sha1", "sha256") and digest:
+            out[f"file.hash.{algo}"] = digest.strip().lower()
+    return out
+
+
+def url_domain(url: str | None) -> str | None:
+    """The host of a URL (no port, no credentials), lower-case; None when it has none."""
+    if not url or "://" not in url:
+        return None
+    rest = url.split("://", 1)[1]
+    host = rest.split("/", 1)[0].split("?", 1)[0].split("#", 1)[0].rsplit("@", 1)[-1]
+    if host.startswith("["):
+        return host[1 : host.find("]")].lower() if "]" in host else None
+    return host.split(":", 1)[0].lower() or None
