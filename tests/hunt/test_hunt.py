@@ -170,3 +170,25 @@ def test_end_to_end_zeek(shared_data: Path, tmp_path: Path) -> None:
     assert rules == {"ioc.domain", "ioc.ip"}
     assert all(d["threat.indicator.value"] != "notdmevals.local" for d in docs)
     assert json.loads(ev.read_text())["source"] == "hunt"
+
+
+def test_knowledge_hit_carries_feed_provenance_and_group(tmp_path: Path) -> None:
+    from aptcatch.hunt.ioc import load_indicators
+    from aptcatch.knowledge.models import Claim, Indicator, IndicatorClaim
+    from aptcatch.knowledge.sqlite_store import SqliteStore
+
+    store = SqliteStore(tmp_path / "kb.sqlite")
+    claim = IndicatorClaim(Claim("feed bitter/iocs.csv", "iocs.csv line 3"), "group", "BITTER", "C2 server")
+    store.add_indicators(
+        "feed bitter/iocs.csv", "t", [Indicator("domain", "frameworksupport.example", (claim,))]
+    )
+    t = _table(
+        **{"@timestamp": ["2024-05-01T10:00:00Z"], "dns.question.name": ["cdn.frameworksupport.example"]}
+    )
+    iocs = load_indicators(store)
+    ms = sweep([t], iocs)
+    assert [(m.value, m.match) for m in ms] == [("frameworksupport.example", "parent-domain")]
+    docs = alerts(ms, [t], provenance(ms, iocs, store))
+    assert "feed bitter/iocs.csv" in docs[0]["threat.indicator.provider"]
+    assert "BITTER" in json.dumps(docs[0])
+    store.close()
