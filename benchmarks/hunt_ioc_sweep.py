@@ -1,0 +1,406 @@
+"""IOC sweep at scale (issue 5, "Measured" item 3): generated proxy + DNS logs against 1 M indicators.
+
+    .venv/bin/python benchmarks/hunt_ioc_sweep.py [--rows 1000000] [--indicators 1000000] [--seed 5]
+
+Everything is generated (deterministic seed) into a private temporary folder that is removed at the end;
+all hosts are reserved names (``*.example``, ``*.test``) and TEST-NET / private addresses:
+
+* an ad-hoc IOC file of ``--indicators`` values: domains, IPv4s, CIDR blocks (/29), URLs, MD5, SHA-256;
+* a Squid native access log and a Zeek DNS log (JSON lines), ``--rows`` rows in all (half each), with a
+  known set of planted hits (exact domains, subdomains of indicator domains, trailing dot / upper case,
+  IPs equal to an indicator or inside a CIDR, exact URLs) and near-misses that must NOT match
+  (``notmal7.example`` vs ``mal7.example``, ``mal7.example.test``, the /29 next to an indicator block,
+  a URL with one more character).
+
+Timed in one process, same files:
+
+  (a) aptcatch: ``parse_ioc_lines`` (indicator load), the readers (``read_log``), ``sweep``;
+  (b) DuckDB's bare scan: ``SELECT count(*)`` over ``read_csv`` (Squid) and ``read_json_auto`` (Zeek);
+  (c) ``grep -F -c -f iocs.txt`` on the same files (LC_ALL=C; substring matching, so its count includes
+      the near-misses and cannot see CIDRs: a speed reference, not a correctness one).
+
+Correctness: the set of (file, row, indicator type, indicator value) matched by the sweep must equal the
+planted set exactly — recall 100 % and no hit outside it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CIDR_SLOT = 16  # indicator /29 blocks sit on every other /29 of 172.16.0.0/12; the next one is a near-miss
+
+
+def _ip(n: int) -> str:
+    return f"{n >> 24 & 255}.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}"
+
+
+IP_BASE = 10 << 24  # 10.0.0.0
+CIDR_BASE = (172 << 24) | (16 << 16)  # 172.16.0.0
+NEAR_IP_BASE = (10 << 24) | (200 << 16)  # 10.200.0.0, far from the indicator IPs
+
+
+class Indicators:
+    """How many of each kind; value i of a kind is a pure function of i."""
+
+    def __init__(self, total: int) -> None:
+        self.n_domain = total * 45 // 100
+        self.n_ipv4 = total * 20 // 100
+        self.n_cidr = total * 5 // 100
+        self.n_url = total * 15 // 100
+        self.n_md5 = total * 75 // 1000
+        self.n_sha256 = total - self.n_domain - self.n_ipv4 - self.n_cidr - self.n_url - self.n_md5
+        assert self.n_cidr * CIDR_SLOT < 1 << 20, "CIDR blocks must fit in 172.16.0.0/12"
+
+    @staticmethod
+    def domain(i: int) -> str:
+        return f"mal{i}.example"
+
+    @staticmethod
+    def ipv4(i: int) -> str:
+        return _ip(IP_BASE + i)
+
+    @staticmethod
+    def cidr(i: int) -> str:
+        return f"{_ip(CIDR_BASE + CIDR_SLOT * i)}/29"
+
+    @staticmethod
+    def url(i: int) -> str:
+        return f"http://url{i}.test/gate.php?id={i}"
+
+    def write(self, path: Path) -> int:
+        n = 0
+        with path.open("w", encoding="utf-8") as fh:
+            for i in range(self.n_domain):
+                fh.write(self.domain(i) + "\n")
+            for i in range(self.n_ipv4):
+                fh.write(self.ipv4(i) + "\n")
+            for i in range(self.n_cidr):
+                fh.write(self.cidr(i) + "\n")
+            for i in range(self.n_url):
+                fh.write(self.url(i) + "\n")
+            for i in range(self.n_md5):
+                fh.write(hashlib.md5(f"md5-{i}".encode()).hexdigest() + "\n")
+            for i in range(self.n_sha256):
+                fh.write(hashlib.sha256(f"sha-{i}".encode()).hexdigest() + "\n")
+            n = self.n_domain + self.n_ipv4 + self.n_cidr + self.n_url + self.n_md5 + self.n_sha256
+        return n
+
+
+Expected = set[tuple[int, int, str, str]]  # (file_id, row_id, indicator type, indicator value)
+
+
+def _noise_domain(rng: random.Random) -> str:
+    return f"h{rng.randrange(50000)}.benign{rng.randrange(997)}.test"
+
+
+def _noise_ip(rng: random.Random) -> str:
+    return f"{rng.choice(('192.0.2', '198.51.100', '203.0.113'))}.{rng.randrange(1, 255)}"
+
+
+def _client(rng: random.Random) -> str:
+    return f"192.168.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+
+
+def gen_squid(
+    path: Path, rows: int, ind: Indicators, rng: random.Random, file_id: int, every: int, expected: Expected
+) -> dict[str, int]:
+    kinds = (
+        "domain",
+        "subdomain",
+        "ipv4",
+        "cidr",
+        "url",
+        "near_domain",
+        "near_suffix",
+        "near_cidr",
+        "near_url",
+        "near_ip",
+    )
+    planted = dict.fromkeys(kinds, 0)
+    ts = 1_700_000_000.0
+    with path.open("w", encoding="utf-8") as fh:
+        for r in range(rows):
+            ts += 0.013
+            method, peer = "GET", _noise_ip(rng)
+            url = f"http://{_noise_domain(rng)}/p/{rng.randrange(10**6)}"
+            if r % every == every // 2:
+                kind = kinds[(r // every) % len(kinds)]
+                planted[kind] += 1
+                d, c, u = rng.randrange(ind.n_domain), rng.randrange(ind.n_cidr), rng.randrange(ind.n_url)
+                if kind == "domain":
+                    url = f"http://{ind.domain(d)}/index.php"
+                    expected.add((file_id, r, "domain", ind.domain(d)))
+                elif kind == "subdomain":
+                    method, url = "CONNECT", f"cdn.x{r}.{ind.domain(d).upper()}:443"
+                    expected.add((file_id, r, "domain", ind.domain(d)))
+                elif kind == "ipv4":
+                    i = rng.randrange(ind.n_ipv4)
+                    peer = ind.ipv4(i)
+                    expected.add((file_id, r, "ipv4", ind.ipv4(i)))
+                elif kind == "cidr":
+                    peer = _ip(CIDR_BASE + CIDR_SLOT * c + rng.randrange(8))
+                    expected.add((file_id, r, "cidr", ind.cidr(c)))
+                elif kind == "url":
+                    url = ind.url(u)
+                    expected.add((file_id, r, "url", ind.url(u)))
+                elif kind == "near_domain":
+                    url = f"http://not{ind.domain(d)}/index.php"
+                elif kind == "near_suffix":
+                    url = f"http://{ind.domain(d)}.test/index.php"
+                elif kind == "near_cidr":
+                    peer = _ip(CIDR_BASE + CIDR_SLOT * c + 8 + rng.randrange(8))
+                elif kind == "near_url":
+                    url = ind.url(u) + "0"
+                else:
+                    peer = _ip(NEAR_IP_BASE + rng.randrange(1 << 16))
+            hier = f"HIER_DIRECT/{peer}"
+            fh.write(
+                f"{ts:.3f} {rng.randrange(1, 900)} {_client(rng)} TCP_MISS/200 {rng.randrange(100, 9000)}"
+                f" {method} {url} - {hier} text/html\n"
+            )
+    return planted
+
+
+def gen_zeek_dns(
+    path: Path, rows: int, ind: Indicators, rng: random.Random, file_id: int, every: int, expected: Expected
+) -> dict[str, int]:
+    kinds = (
+        "domain",
+        "subdomain",
+        "trailing_dot",
+        "ipv4",
+        "cidr",
+        "near_domain",
+        "near_suffix",
+        "near_cidr",
+        "near_ip",
+    )
+    planted = dict.fromkeys(kinds, 0)
+    ts = 1_700_000_000.0
+    with path.open("w", encoding="utf-8") as fh:
+        for r in range(rows):
+            ts += 0.011
+            query, resp = _noise_domain(rng), _noise_ip(rng)
+            if r % every == every // 3:
+                kind = kinds[(r // every) % len(kinds)]
+                planted[kind] += 1
+                d, c = rng.randrange(ind.n_domain), rng.randrange(ind.n_cidr)
+                if kind == "domain":
+                    query = ind.domain(d)
+                    expected.add((file_id, r, "domain", ind.domain(d)))
+                elif kind == "subdomain":
+                    query = f"a{r}.b.{ind.domain(d)}"
+                    expected.add((file_id, r, "domain", ind.domain(d)))
+                elif kind == "trailing_dot":
+                    query = ind.domain(d).upper() + "."
+                    expected.add((file_id, r, "domain", ind.domain(d)))
+                elif kind == "ipv4":
+                    i = rng.randrange(ind.n_ipv4)
+                    resp = ind.ipv4(i)
+                    expected.add((file_id, r, "ipv4", ind.ipv4(i)))
+                elif kind == "cidr":
+                    resp = _ip(CIDR_BASE + CIDR_SLOT * c + rng.randrange(8))
+                    expected.add((file_id, r, "cidr", ind.cidr(c)))
+                elif kind == "near_domain":
+                    query = f"not{ind.domain(d)}"
+                elif kind == "near_suffix":
+                    query = f"{ind.domain(d)}.test"
+                elif kind == "near_cidr":
+                    resp = _ip(CIDR_BASE + CIDR_SLOT * c + 8 + rng.randrange(8))
+                else:
+                    resp = _ip(NEAR_IP_BASE + rng.randrange(1 << 16))
+            rec = {
+                "ts": round(ts, 6),
+                "uid": f"C{r:012x}",
+                "id.orig_h": _client(rng),
+                "id.orig_p": rng.randrange(1024, 65535),
+                "id.resp_h": resp,
+                "id.resp_p": 53,
+                "proto": "udp",
+                "trans_id": rng.randrange(65536),
+                "query": query,
+                "qclass": 1,
+                "qclass_name": "C_INTERNET",
+                "qtype": 1,
+                "qtype_name": "A",
+                "rcode": 0,
+                "rcode_name": "NOERROR",
+                "AA": False,
+                "TC": False,
+                "RD": True,
+                "RA": True,
+                "Z": 0,
+                "answers": [_noise_ip(rng)],
+                "TTLs": [300.0],
+                "rejected": False,
+            }
+            fh.write(json.dumps(rec, separators=(",", ":")) + "\n")
+    return planted
+
+
+def _peak_mib() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rows", type=int, default=1_000_000, help="log rows in all (half Squid, half Zeek DNS)")
+    ap.add_argument("--indicators", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=5)
+    ap.add_argument("--every", type=int, default=200, help="one planted hit or near-miss every N rows")
+    ap.add_argument("--json", type=Path, help="also write the results here")
+    args = ap.parse_args()
+
+    import duckdb
+
+    from aptcatch.hunt.ioc import IndicatorSet, parse_ioc_lines, sweep
+    from aptcatch.hunt.readers import read_log
+
+    print("command:", " ".join([Path(sys.executable).name, *sys.argv]))
+    rng = random.Random(args.seed)
+    tmp = Path(tempfile.mkdtemp(prefix="aptcatch-ioc-bench-"))
+    res: dict[str, object] = {"rows": args.rows, "indicators": args.indicators, "seed": args.seed}
+    try:
+        ind = Indicators(args.indicators)
+        iocs, squid, dns = tmp / "iocs.txt", tmp / "squid_access.log", tmp / "zeek_dns.log"
+        t0 = time.perf_counter()
+        n_ind = ind.write(iocs)
+        expected: Expected = set()
+        n_squid = args.rows // 2
+        n_dns = args.rows - n_squid
+        planted_s = gen_squid(squid, n_squid, ind, rng, 0, args.every, expected)
+        planted_d = gen_zeek_dns(dns, n_dns, ind, rng, 1, args.every, expected)
+        size_mib = (squid.stat().st_size + dns.stat().st_size) / 2**20
+        print(
+            f"generated in {time.perf_counter() - t0:.1f} s: {n_ind:,} indicators, {n_squid:,} Squid +"
+            f" {n_dns:,} Zeek DNS rows ({size_mib:.0f} MiB); planted squid {planted_s}, dns {planted_d};"
+            f" expected hits {len(expected):,}"
+        )
+        files = [squid, dns]
+
+        # (b) DuckDB bare scan
+        con = duckdb.connect()
+        t0 = time.perf_counter()
+        n1 = con.execute(
+            f"SELECT count(*) FROM read_csv('{squid}', delim=' ', header=false, all_varchar=true,"
+            " auto_detect=true)"
+        ).fetchone()
+        n2 = con.execute(f"SELECT count(*) FROM read_json_auto('{dns}')").fetchone()
+        t_duck = time.perf_counter() - t0
+        assert n1 is not None
+        assert n2 is not None
+        print(f"(b) duckdb bare scan: {t_duck:.2f} s ({n1[0]:,} + {n2[0]:,} rows)")
+        t0 = time.perf_counter()
+        con.execute(
+            f"SELECT count(DISTINCT column6), count(DISTINCT column8) FROM read_csv('{squid}',"
+            " delim=' ', header=false, all_varchar=true)"
+        ).fetchone()
+        con.execute(
+            f"SELECT count(DISTINCT query), count(DISTINCT \"id.resp_h\") FROM read_json_auto('{dns}')"
+        ).fetchone()
+        t_duck_cols = time.perf_counter() - t0
+        print(f"    duckdb scan + distinct of the swept columns: {t_duck_cols:.2f} s")
+        con.close()
+
+        # (c) grep -F -f
+        env = dict(os.environ, LC_ALL="C")
+        t0 = time.perf_counter()
+        grep_counts = []
+        for f in files:
+            p = subprocess.run(
+                ["grep", "-F", "-c", "-f", str(iocs), str(f)],
+                capture_output=True,
+                text=True,
+                env=env,
+                check=False,
+            )
+            grep_counts.append(int(p.stdout.strip() or 0))
+        t_grep = time.perf_counter() - t0
+        print(f"(c) grep -F -c -f iocs.txt: {t_grep:.2f} s, matching lines {grep_counts} (substring matches)")
+
+        # (a) aptcatch
+        t0 = time.perf_counter()
+        iset = IndicatorSet()
+        with iocs.open(encoding="utf-8") as fh:
+            parse_ioc_lines(fh, str(iocs), iset)
+        t_load = time.perf_counter() - t0
+        print(f"(a) indicators parsed: {len(iset):,} in {t_load:.2f} s, rejected {len(iset.rejected)}")
+        t0 = time.perf_counter()
+        results = [read_log(f) for f in files]
+        t_read = time.perf_counter() - t0
+        fmts = [(r.format, r.rows, r.bad_lines) for r in results]
+        print(f"    read: {t_read:.2f} s {fmts}")
+        t0 = time.perf_counter()
+        matches = sweep(results, iset)
+        t_sweep = time.perf_counter() - t0
+        print(f"    sweep: {t_sweep:.2f} s, {len(matches):,} (row, field, indicator) matches")
+        peak = _peak_mib()
+
+        got = {(m.file_id, m.row_id, m.itype, m.value) for m in matches}
+        missed, extra = expected - got, got - expected
+        recall = 1 - len(missed) / len(expected) if expected else 1.0
+        print(
+            f"correctness: expected {len(expected):,}, found {len(got & expected):,}, recall {recall:.2%},"
+            f" missed {len(missed)}, hits outside the planted set {len(extra)}"
+        )
+        for x in sorted(missed)[:5]:
+            print("  missed", x)
+        for x in sorted(extra)[:5]:
+            print("  extra", x)
+
+        rows = args.rows
+        t_apt = t_read + t_sweep
+        print()
+        print(f"{'mode':44} {'seconds':>8} {'rows/s':>12} {'x bare scan':>12}")
+        for name, t in (
+            ("duckdb bare scan (count(*))", t_duck),
+            ("duckdb scan + distinct swept columns", t_duck_cols),
+            ("grep -F -c -f iocs.txt", t_grep),
+            ("aptcatch indicator load (parse_ioc_lines)", t_load),
+            ("aptcatch read", t_read),
+            ("aptcatch sweep", t_sweep),
+            ("aptcatch read + sweep", t_apt),
+            ("aptcatch load + read + sweep", t_load + t_apt),
+        ):
+            print(f"{name:44} {t:8.2f} {rows / t:12,.0f} {t / t_duck:12.1f}")
+        print(
+            f"peak RSS {peak:,.0f} MiB; target: aptcatch read + sweep within 2x of the bare scan ->"
+            f" {'met' if t_apt <= 2 * t_duck else 'NOT met'} ({t_apt / t_duck:.1f}x)"
+        )
+        res.update(
+            expected=len(expected),
+            missed=len(missed),
+            extra=len(extra),
+            recall=recall,
+            seconds={
+                "duckdb_bare": t_duck,
+                "duckdb_distinct": t_duck_cols,
+                "grep": t_grep,
+                "ioc_load": t_load,
+                "read": t_read,
+                "sweep": t_sweep,
+            },
+            grep_counts=grep_counts,
+            peak_mib=peak,
+            matches=len(matches),
+        )
+        if args.json:
+            args.json.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+        return 0 if not missed and not extra else 1
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
