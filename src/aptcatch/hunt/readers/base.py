@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -66,6 +67,31 @@ def build_table(rows: Iterable[dict[str, str | None]], extra: Iterable[str] = ()
             names.setdefault(k, None)
     columns = {n: pa.array([r.get(n) for r in rows], type=pa.string()) for n in names}
     return pa.table(columns)
+
+
+def read_json_lines(
+    path: Path, fmt: str, convert: Callable[[dict[str, Any]], dict[str, str | None]]
+) -> ReadResult:
+    """One row per JSON object line (``convert`` normalises it); bad lines are counted, never fatal."""
+    rows: list[dict[str, str | None]] = []
+    bad, errors = 0, list[str]()
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+                if not isinstance(rec, dict):
+                    raise ValueError("not a JSON object")
+            except ValueError as exc:
+                bad += 1
+                if len(errors) < 20:
+                    errors.append(f"line {n}: {exc}")
+                continue
+            row = convert(rec)
+            row["event.original"] = line.rstrip("\n")
+            rows.append(row)
+    return ReadResult(path, fmt, build_table(rows), bad, errors)
 
 
 def text(value: Any) -> str | None:

@@ -12,7 +12,15 @@ import json
 from pathlib import Path
 from typing import Any
 
-from aptcatch.hunt.readers.base import NORMALISED, ReadResult, build_table, parse_hashes, text, url_domain
+from aptcatch.hunt.readers.base import (
+    NORMALISED,
+    ReadResult,
+    build_table,
+    parse_hashes,
+    read_json_lines,
+    text,
+    url_domain,
+)
 from aptcatch.hunt.readers.windows import flatten_event, normalise
 
 
@@ -66,38 +74,16 @@ def apply_mapping(rec: dict[str, Any], mapping: dict[str, str]) -> dict[str, str
     return row
 
 
-def _json_lines(path: Path, fmt: str, convert: Any) -> ReadResult:
-    rows: list[dict[str, str | None]] = []
-    bad, errors = 0, list[str]()
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if not isinstance(rec, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                bad += 1
-                if len(errors) < 20:
-                    errors.append(f"line {n}: {exc}")
-                continue
-            row = convert(rec)
-            row["event.original"] = line.rstrip("\n")
-            rows.append(row)
-    return ReadResult(path, fmt, build_table(rows), bad, errors)
-
-
 def read_windows_json(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
     def convert(rec: dict[str, Any]) -> dict[str, str | None]:
         row = normalise(flatten_event(rec))
         return apply_mapping(row, mapping) if mapping else row
 
-    return _json_lines(path, "windows-json", convert)
+    return read_json_lines(path, "windows-json", convert)
 
 
 def read_json(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    return _json_lines(path, "json", lambda rec: apply_mapping(rec, mapping or {}))
+    return read_json_lines(path, "json", lambda rec: apply_mapping(rec, mapping or {}))
 
 
 def read_csv(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:

@@ -6,12 +6,18 @@ The log type comes from ``_path`` / ``@stream`` (JSON), ``#path`` (TSV), the fil
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 from typing import Any
 
-from aptcatch.hunt.readers.base import ReadResult, build_table, iso_from_epoch, text, url_domain
+from aptcatch.hunt.readers.base import (
+    ReadResult,
+    build_table,
+    iso_from_epoch,
+    read_json_lines,
+    text,
+    url_domain,
+)
 
 _LOG_TYPES = ("conn", "dns", "http", "ssl", "files", "x509", "notice", "weird", "smtp", "ftp", "kerberos")
 
@@ -83,28 +89,15 @@ def normalise_zeek(rec: dict[str, Any], ltype: str) -> dict[str, str | None]:
 
 
 def read_zeek_json(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    rows: list[dict[str, str | None]] = []
-    bad, errors = 0, list[str]()
-    ltype: str | None = None
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-                if not isinstance(rec, dict):
-                    raise ValueError("not a JSON object")
-            except ValueError as exc:
-                bad += 1
-                if len(errors) < 20:
-                    errors.append(f"line {n}: {exc}")
-                continue
-            t = log_type(rec, path, rec.get("_path") or rec.get("@stream")) if ltype is None else ltype
-            ltype = ltype or t
-            row = normalise_zeek(rec, t)
-            row["event.original"] = line.rstrip("\n")
-            rows.append(row)
-    return ReadResult(path, "zeek-json", build_table(rows), bad, errors)
+    ltype: str | None = None  # one log type per file, settled by its first record
+
+    def convert(rec: dict[str, Any]) -> dict[str, str | None]:
+        nonlocal ltype
+        if ltype is None:
+            ltype = log_type(rec, path, rec.get("_path") or rec.get("@stream"))
+        return normalise_zeek(rec, ltype)
+
+    return read_json_lines(path, "zeek-json", convert)
 
 
 def read_zeek_tsv(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
