@@ -3,12 +3,18 @@
 #   7zip        - the 7zz tool rarfile uses to extract RAR archives
 #   unar        - decrypts password-protected RAR members for rarfile (7zip in Debian main has no RAR codec)
 #   libchm-dev  - CHM library that the pychm binding compiles against
+#   openjdk-17-jre-headless - the Java runtime PySpark needs for `aptcatch hunt --engine spark`
+#                 (skipped when a Java 17+ is already on PATH)
 # Idempotent: re-running only reinstalls when pyproject.toml changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PY=${PYTHON:-python3}
 DEB_PKGS=(7zip unar libchm-dev)
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1 || true)
+if [ -z "$java_major" ] || [ "$java_major" -lt 17 ]; then
+  DEB_PKGS+=(openjdk-17-jre-headless)
+fi
 
 missing=()
 for pkg in "${DEB_PKGS[@]}"; do

@@ -63,11 +63,14 @@ def alerts(
     for m in matches:
         wanted[m.file_id].add(m.row_id)
     rows: dict[tuple[int, int], dict[str, Any]] = {}
-    cols = ("@timestamp", "host.name", "event.dataset", "event.code", "event.original")
+    cols = ("@timestamp", "host.name", "event.dataset", "event.code")
     for file_id, ids in wanted.items():
         order = sorted(ids)
         picked = results[file_id].table.select(list(cols)).take(order).to_pylist()
-        rows.update({(file_id, i): r for i, r in zip(order, picked, strict=True)})
+        originals = results[file_id].original(order)
+        for i, r, raw in zip(order, picked, originals, strict=True):
+            r["event.original"] = raw
+            rows[(file_id, i)] = r
     out = []
     for m in matches:
         row, ctx = rows[(m.file_id, m.row_id)], context[(m.itype, m.value)]

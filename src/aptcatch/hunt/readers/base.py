@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,19 +38,69 @@ NORMALISED: tuple[str, ...] = (
 )
 
 
+ROW = "@row"  # segment column: the event's row number in its ReadResult.table
+
+
+@dataclass
+class Segment:
+    """Events of one shape (one Windows channel + event id, one log file …) with their raw source fields.
+
+    ``table`` holds the raw fields as columns (Windows: EventData/UserData names, System fields with
+    attributes as ``Provider_Name``, ``TimeCreated_SystemTime`` …; Zeek: its own field names) plus
+    :data:`ROW`. ``constants`` are fields with one value over the whole segment (``Channel``,
+    ``EventID``…); they are not repeated as columns. Sigma rules are evaluated per segment, so a rule
+    whose log-source conditions contradict the constants is never run on it.
+    """
+
+    table: pa.Table
+    constants: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def rows(self) -> int:
+        return int(self.table.num_rows)
+
+    def fields(self) -> set[str]:
+        """Every field name this segment can answer (columns and constants)."""
+        return {c for c in self.table.column_names if c != ROW} | set(self.constants)
+
+
 @dataclass
 class ReadResult:
-    """One file read: its table, the format used and what could not be read."""
+    """One file read: the normalised table, the raw-field segments, the format and what failed.
+
+    ``table`` has every :data:`NORMALISED` column, one row per event, and is what the IOC sweep reads.
+    ``segments`` (None: the table itself is the only segment, its raw columns beside the normalised
+    ones) carry the raw source fields for Sigma. ``originals`` (None: the table's ``event.original``
+    column) holds the raw text of each event by row number, so readers of large files need not copy it.
+    """
 
     path: Path
     format: str
     table: pa.Table
     bad_lines: int = 0
     errors: list[str] = field(default_factory=list)
+    segments: list[Segment] | None = None
+    originals: Sequence[str] | None = None
 
     @property
     def rows(self) -> int:
         return int(self.table.num_rows)
+
+    def sigma_segments(self) -> list[Segment]:
+        """The segments Sigma rules run on (the whole table, with a row column, when none were made)."""
+        if self.segments is not None:
+            return self.segments
+        table = self.table.append_column(ROW, pa.array(range(self.table.num_rows), type=pa.int64()))
+        return [Segment(table)]
+
+    def original(self, rows: Sequence[int]) -> list[str | None]:
+        """The raw text of the events at these row numbers."""
+        if self.originals is not None:
+            return [self.originals[i] for i in rows]
+        if "event.original" not in self.table.column_names:
+            return [None] * len(rows)
+        column = self.table.column("event.original").take(pa.array(rows, type=pa.int64()))
+        return [v if isinstance(v, str) or v is None else str(v) for v in column.to_pylist()]
 
 
 Reader = Callable[[Path, dict[str, str] | None], ReadResult]
