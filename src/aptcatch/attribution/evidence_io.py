@@ -20,8 +20,6 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-import jsonschema  # type: ignore[import-untyped]  # (a dependency of stix2-validator)
-
 from aptcatch.knowledge import vocab
 from aptcatch.knowledge.indicators import IndicatorError, normalize, refang
 from aptcatch.knowledge.store import KnowledgeStore
@@ -158,6 +156,10 @@ def _path(parts: Any) -> str:
 
 
 def _check_schema(doc: Any) -> list[Problem]:
+    # Imported here: jsonschema loads its format checkers' grammars on import (~1.7 s with
+    # rfc3987-syntax installed), which every ``aptcatch`` command would pay for nothing.
+    import jsonschema  # type: ignore[import-untyped]  # (a dependency of stix2-validator)
+
     validator = jsonschema.Draft202012Validator(evidence_json_schema())
     problems = []
     for err in sorted(validator.iter_errors(doc), key=lambda e: list(map(str, e.absolute_path))):

@@ -263,18 +263,36 @@ def group_facts(store: KnowledgeStore) -> GroupFacts:
 
 
 def load_profiles(
-    store: KnowledgeStore, exclude_sources: list[str] | tuple[str, ...] = (), as_of: date | None = None
+    store: KnowledgeStore,
+    exclude_sources: list[str] | tuple[str, ...] = (),
+    as_of: date | None = None,
+    *,
+    disk_cache: bool = True,
 ) -> Profiles:
-    """Profiles of every active group under the analyst's filters (cached per process)."""
+    """Profiles of every active group under the analyst's filters.
+
+    Cached per process, and on disk beside the store (:mod:`aptcatch.attribution.cache`) so the next
+    process reads them instead of rebuilding them; ``disk_cache=False`` skips the disk.
+    """
+    from aptcatch.attribution import cache
+
     filters = Filters(tuple(exclude_sources), as_of)
-    facts = group_facts(store)
     key = (*_store_key(store), filters)
     with _LOCK:
         got = _PROFILES.get(key)
+    if got is not None:
+        return got
+    path = cache.cache_file(store, filters) if disk_cache else None
+    got = cache.read(path) if path is not None else None
     if got is None:
-        got = build_profiles(facts, filters)
-        with _LOCK:
-            if len(_PROFILES) > 16:
-                _PROFILES.clear()
-            _PROFILES[key] = got
+        got = build_profiles(group_facts(store), filters)
+        if path is not None:
+            cache.write(path, got)
+    with _LOCK:
+        if len(_PROFILES) > 16:
+            _PROFILES.clear()
+        _PROFILES[key] = got
+        if _store_key(store) not in _FACTS:  # later filters build on the same facts
+            _FACTS.clear()
+            _FACTS[_store_key(store)] = got.facts
     return got
