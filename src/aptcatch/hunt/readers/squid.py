@@ -1,59 +1,123 @@
-"""Squid native access logs: ``time elapsed client action/code size method URL ident hierarchy/peer type``."""
+"""Squid access logs, read and normalised by DuckDB (:mod:`aptcatch.hunt.readers.duck`).
+
+Two layouts, chosen from the first line:
+
+* native: ``time elapsed client action/code size method URL ident hierarchy/peer [type]``, fields cut
+  on white space (runs of spaces allowed, as Squid pads ``elapsed``);
+* common / combined (``logformat common`` / ``combined``, also Apache-style proxies):
+  ``client ident user [dd/Mon/yyyy:HH:MM:SS +zone] "METHOD URL HTTP/x" status size
+  ["referer" "user agent"] [action:hierarchy]``.
+
+A line that does not have its layout's shape is a bad line. ``CONNECT host:port`` has no URL: its host is
+the domain. ``event.original`` is the line, read back from the file when asked for.
+"""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
 
-from aptcatch.hunt.readers.base import ReadResult, build_table, iso_from_epoch, url_domain
+from aptcatch.hunt.readers.duck import LINE, OK, LineResult, run_lines, sql_str
 
 LINE_RE = re.compile(
     r"^(?P<ts>\d{9,11}(?:\.\d+)?)\s+(?P<elapsed>-?\d+)\s+(?P<client>\S+)\s+(?P<action>[A-Z_]+)/(?P<code>\d{3})"
     r"\s+(?P<size>\d+)\s+(?P<method>\S+)\s+(?P<url>\S+)\s+(?P<ident>\S+)\s+(?P<hier>[A-Z_]+)/(?P<peer>\S+)"
     r"(?:\s+(?P<ctype>\S+))?"
 )
+COMMON = (
+    r'^(\S+) +(\S+) +(\S+) +\[([^\]]+)\] +"(\S+) +(\S+)(?: +[^"]*)?" +(\d{3}) +(\d+|-)'
+    r'(?: +"([^"]*)" +"([^"]*)")?(?: +([A-Z_]+):([A-Z_]+))?'
+)
+COMMON_RE = re.compile(COMMON)
+_COMMON_GROUPS = (
+    "client",
+    "ident",
+    "user",
+    "time",
+    "method",
+    "url",
+    "code",
+    "size",
+    "ref",
+    "ua",
+    "action",
+    "hier",
+)
 
+# The URL columns, the same for both layouts: CONNECT's host:port is a domain, not a URL.
+_TUNNEL = "(method = 'CONNECT' AND NOT contains(url, '://'))"
+_URL_COLUMNS = f"""
+  CASE WHEN {_TUNNEL} THEN NULL ELSE url END AS "url.full",
+  CASE WHEN {_TUNNEL}
+       THEN lower(CASE WHEN contains(url, ':') THEN regexp_extract(url, '^(.*):', 1) ELSE url END)
+       ELSE url_domain_hp(url, hp) END AS "url.domain","""
 
-def read_squid(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    rows: list[dict[str, str | None]] = []
-    bad, errors = 0, list[str]()
-    with path.open(encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                continue
-            m = LINE_RE.match(line)
-            if m is None:
-                bad += 1
-                if len(errors) < 20:
-                    errors.append(f"line {n}: not a Squid access-log line")
-                continue
-            url = m["url"]
-            if m["method"] == "CONNECT" and "://" not in url:
-                domain = url.rsplit(":", 1)[0].lower()
-                full = None
-            else:
-                full, domain = url, url_domain(url)
-            peer = m["peer"] if m["peer"] != "-" else None
-            rows.append(
-                {
-                    "@timestamp": iso_from_epoch(m["ts"]),
-                    "host.name": m["client"],
-                    "source.ip": m["client"],
-                    "destination.ip": peer,
-                    "url.full": full,
-                    "url.domain": domain,
-                    "destination.domain": domain,
-                    "event.dataset": "squid.access",
-                    "http.request.method": m["method"],
-                    "http.response.status_code": m["code"],
-                    "event.action": m["action"],
-                    "user.name": None if m["ident"] == "-" else m["ident"],
-                    "event.original": line,
-                }
-            )
-    return ReadResult(path, "squid", build_table(rows), bad, errors)
+_NATIVE = rf"""
+, s AS (
+  SELECT {LINE}, line, CASE WHEN contains(line, '  ') OR contains(line, chr(9))
+    THEN list_filter(string_split(replace(line, chr(9), ' '), ' '), lambda x: x <> '')
+    ELSE string_split(line, ' ') END AS f
+  FROM l
+), p AS (
+  SELECT {LINE}, coalesce(len(f) >= 9 AND NOT starts_with(line, ' ') AND NOT starts_with(line, chr(9))
+      AND regexp_full_match(concat_ws(' ', f[1], f[2], f[4], f[5], f[9]),
+                             '\d{{9,11}}(\.\d+)? -?\d+ [A-Z_]+/\d{{3}} \d+ [A-Z_]+/\S+'), false) AS {OK},
+    f[1] AS ts, f[3] AS client, split_part(f[4], '/', 1) AS action, split_part(f[4], '/', 2) AS code,
+    f[6] AS method, f[7] AS url, f[8] AS ident, substr(f[9], strpos(f[9], '/') + 1) AS peer,
+    url_hostport(f[7]) AS hp
+  FROM s
+)
+SELECT {LINE}, {OK}, iso_epoch(ts) AS "@timestamp", client AS "source.ip",
+  nullif(peer, '-') AS "destination.ip",
+  {_URL_COLUMNS}
+  'squid.access' AS "event.dataset", nullif(ident, '-') AS "user.name",
+  method AS "http.request.method", code AS "http.response.status_code", action AS "event.action"
+FROM p
+"""
+
+_COMMON = f"""
+, p AS (
+  SELECT {LINE}, regexp_extract(line, {sql_str(COMMON)}, {list(_COMMON_GROUPS)!r}) AS m FROM l
+), q AS (
+  SELECT {LINE}, m.client <> '' AS {OK}, m.*, url_hostport(m.url) AS hp FROM p
+)
+SELECT {LINE}, {OK},
+  strftime(timezone('UTC', try_strptime(time, '%d/%b/%Y:%H:%M:%S %z')), '%Y-%m-%dT%H:%M:%S.%gZ')
+    AS "@timestamp",
+  client AS "source.ip", {_URL_COLUMNS}
+  'squid.access' AS "event.dataset",
+  coalesce(nullif(nullif("user", '-'), ''), nullif(ident, '-')) AS "user.name",
+  nullif(nullif(ua, '-'), '') AS "user_agent.original",
+  method AS "http.request.method", code AS "http.response.status_code", nullif(action, '') AS "event.action"
+FROM q
+"""
 
 
 def looks_like_squid(line: str) -> bool:
-    return LINE_RE.match(line) is not None
+    return LINE_RE.match(line) is not None or COMMON_RE.match(line) is not None
+
+
+def _first_line(path: Path) -> str:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for line in fh:
+            if line.strip():
+                return line.rstrip("\r\n")
+    return ""
+
+
+def read_squid(path: Path, mapping: dict[str, str] | None = None) -> LineResult:
+    first = _first_line(path)
+    common = LINE_RE.match(first) is None and COMMON_RE.match(first) is not None
+    if common:
+        select = _COMMON
+        describe = "not a Squid common/combined access-log line"
+    else:
+        select = _NATIVE
+        describe = "not a Squid access-log line"
+    return run_lines(
+        path,
+        "squid",
+        select,
+        describe,
+        share={"host.name": "source.ip", "destination.domain": "url.domain"},
+    )

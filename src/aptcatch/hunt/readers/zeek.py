@@ -1,25 +1,47 @@
-"""Zeek logs, JSON lines and TSV (``#fields`` header): conn, dns, http, ssl, files and the rest.
+"""Zeek logs, JSON lines and TSV (``#fields`` header): conn, dns, http, ssl, files, x509 and the rest.
 
-The log type comes from ``_path`` / ``@stream`` (JSON), ``#path`` (TSV), the file name or the fields.
-``host.name`` is the connection's originator (the internal host, for the usual sensor placement).
+Read and normalised by DuckDB (:mod:`aptcatch.hunt.readers.duck`): a JSON line is parsed once by
+``json_extract_string`` for the fields the normalised columns need, a TSV line is split on the declared
+separator. The log type comes from ``_path`` / ``@stream`` (JSON, first record), ``#path`` (TSV), the
+file name or the fields. ``host.name`` is the connection's originator (the internal host, for the usual
+sensor placement). The raw Zeek fields (``id.orig_h``, ``query``, ``host``, ``uri`` …) are the Sigma
+segment, built from the file when Sigma first asks (:meth:`LineResult.sigma_segments`); the TSV reader
+takes the first ``#fields`` header of the file for all its lines.
 """
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
 
-from aptcatch.hunt.readers.base import (
-    ReadResult,
-    build_table,
-    iso_from_epoch,
-    read_json_lines,
-    text,
-    url_domain,
+import numpy as np
+import pyarrow as pa
+
+from aptcatch.hunt.readers.base import ROW, Segment
+from aptcatch.hunt.readers.duck import (
+    LINE,
+    OK,
+    LineResult,
+    connect,
+    ident,
+    jpath,
+    lines_sql,
+    run_lines,
+    sql_str,
 )
 
 _LOG_TYPES = ("conn", "dns", "http", "ssl", "files", "x509", "notice", "weird", "smtp", "ftp", "kerberos")
+
+# Zeek fields the normalised columns read; ``id.*`` also under the ``id_*`` spelling some exporters use.
+_COMMON = ("ts", "id.orig_h", "id.orig_p", "id.resp_h", "id.resp_p")
+_BY_TYPE: dict[str, tuple[str, ...]] = {
+    "dns": ("query",),
+    "http": ("host", "uri", "user_agent"),
+    "ssl": ("server_name",),
+    "files": ("tx_hosts", "rx_hosts", "filename", "md5", "sha1", "sha256"),
+}
 
 
 def log_type(fields: dict[str, Any] | set[str], path: Path, declared: str | None = None) -> str:
@@ -41,91 +63,187 @@ def log_type(fields: dict[str, Any] | set[str], path: Path, declared: str | None
     return "conn"
 
 
-def _get(rec: dict[str, Any], name: str) -> Any:
-    """``id.orig_h`` or the ``id_orig_h`` spelling some exporters use."""
-    v = rec.get(name)
-    return rec.get(name.replace(".", "_")) if v is None else v
+def _normalise_sql(ltype: str, source: str) -> str:
+    """The normalising SELECT over ``source`` (columns named as Zeek fields, already NULL when unset)."""
 
+    def f(name: str) -> str:
+        return ident(name)
 
-def _first(value: Any) -> str | None:
-    if isinstance(value, list):
-        return text(value[0]) if value else None
-    v = text(value)
-    return v.split(",", 1)[0] if v else None
-
-
-def normalise_zeek(rec: dict[str, Any], ltype: str) -> dict[str, str | None]:
-    row: dict[str, str | None] = {k: text(v) for k, v in rec.items()}
-    row["event.dataset"] = f"zeek.{ltype}"
-    row["@timestamp"] = iso_from_epoch(rec.get("ts")) if rec.get("ts") is not None else None
-    orig, resp = text(_get(rec, "id.orig_h")), text(_get(rec, "id.resp_h"))
-    row["source.ip"], row["destination.ip"] = orig, resp
-    row["source.port"], row["destination.port"] = text(_get(rec, "id.orig_p")), text(_get(rec, "id.resp_p"))
-    row["host.name"] = orig
+    cols = [
+        f"{LINE}",
+        f"{OK}",
+        f'iso_epoch({f("ts")}) AS "@timestamp"',
+        f"'zeek.{ltype}' AS \"event.dataset\"",
+        f'{f("id.orig_p")} AS "source.port"',
+        f'{f("id.resp_p")} AS "destination.port"',
+    ]
+    pre = ""
+    if ltype == "files":
+        cols += [
+            f'first_of({f("tx_hosts")}) AS "source.ip"',
+            f'first_of({f("rx_hosts")}) AS "destination.ip"',
+            f'{f("filename")} AS "file.path"',
+        ]
+        cols += [f'lower({f(a)}) AS "file.hash.{a}"' for a in ("md5", "sha1", "sha256")]
+    else:
+        cols += [f'{f("id.orig_h")} AS "source.ip"', f'{f("id.resp_h")} AS "destination.ip"']
     if ltype == "dns":
-        row["dns.question.name"] = text(rec.get("query"))
-    elif ltype == "http":
-        host, uri = text(rec.get("host")), text(rec.get("uri"))
-        if host:
-            port = text(_get(rec, "id.resp_p"))
-            scheme = "https" if port == "443" else "http"
-            if uri and "://" in uri:
-                row["url.full"] = uri
-            else:
-                row["url.full"] = f"{scheme}://{host}{uri or '/'}"
-            row["url.domain"] = url_domain(row["url.full"])
-        row["user_agent.original"] = text(rec.get("user_agent"))
+        cols.append(f'{f("query")} AS "dns.question.name"')
     elif ltype == "ssl":
-        row["destination.domain"] = text(rec.get("server_name"))
-    elif ltype == "files":
-        row["source.ip"] = _first(rec.get("tx_hosts"))
-        row["destination.ip"] = _first(rec.get("rx_hosts"))
-        row["host.name"] = row["destination.ip"]
-        row["file.path"] = text(rec.get("filename"))
-        for algo in ("md5", "sha1", "sha256"):
-            if (h := text(rec.get(algo))) is not None:
-                row[f"file.hash.{algo}"] = h.lower()
-    return row
+        cols.append(f'{f("server_name")} AS "destination.domain"')
+    elif ltype == "http":
+        pre = f""", h AS (
+  SELECT *, CASE WHEN {f("host")} IS NOT NULL THEN CASE WHEN contains({f("uri")}, '://') THEN {f("uri")}
+    ELSE CASE WHEN {f("id.resp_p")} = '443' THEN 'https' ELSE 'http' END || '://' || {f("host")}
+         || coalesce({f("uri")}, '/') END END AS __url
+  FROM {source}
+), hp AS (SELECT *, url_hostport(__url) AS __hp FROM h)"""
+        source = "hp"
+        cols += [
+            '__url AS "url.full"',
+            'url_domain_hp(__url, __hp) AS "url.domain"',
+            f'{f("user_agent")} AS "user_agent.original"',
+        ]
+    return f"{pre} SELECT {', '.join(cols)} FROM {source}"
 
 
-def read_zeek_json(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    ltype: str | None = None  # one log type per file, settled by its first record
-
-    def convert(rec: dict[str, Any]) -> dict[str, str | None]:
-        nonlocal ltype
-        if ltype is None:
-            ltype = log_type(rec, path, rec.get("_path") or rec.get("@stream"))
-        return normalise_zeek(rec, ltype)
-
-    return read_json_lines(path, "zeek-json", convert)
+def _share(ltype: str) -> dict[str, str]:
+    return {"host.name": "destination.ip" if ltype == "files" else "source.ip"}
 
 
-def read_zeek_tsv(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    rows: list[dict[str, str | None]] = []
-    bad, errors = 0, list[str]()
+def _first_record(path: Path) -> dict[str, Any] | None:
+    with path.open(encoding="utf-8", errors="replace") as fh:
+        for n, line in enumerate(fh):
+            if n > 1000:
+                break
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(rec, dict):
+                return rec
+    return None
+
+
+def read_zeek_json(path: Path, mapping: dict[str, str] | None = None) -> LineResult:
+    first = _first_record(path) or {}
+    declared = first.get("_path") or first.get("@stream")
+    ltype = log_type(first, path, declared if isinstance(declared, str) else None)
+    wanted = _COMMON + _BY_TYPE.get(ltype, ())
+    paths: list[str] = []
+    for name in wanted:
+        paths.append(jpath(name))
+        if name.startswith("id."):
+            paths.append(jpath(name.replace(".", "_")))
+    values = []
+    i = 1
+    for name in wanted:
+        if name.startswith("id."):
+            values.append(f"txt(coalesce(v[{i}], v[{i + 1}])) AS {ident(name)}")
+            i += 2
+        else:
+            values.append(f"txt(v[{i}]) AS {ident(name)}")
+            i += 1
+    select = f"""
+, j AS (
+  SELECT {LINE}, line, try(json_extract_string(line, [{", ".join(sql_str(p) for p in paths)}])) AS v FROM l
+), z AS (
+  SELECT {LINE},
+    coalesce(v IS NOT NULL AND (starts_with(line, '{{') OR starts_with(ltrim(line), '{{')), false) AS {OK},
+    {", ".join(values)}
+  FROM j
+)
+{_normalise_sql(ltype, "z")}"""
+    return run_lines(
+        path, "zeek-json", select, "not a JSON object", raw_reader=_json_segment, share=_share(ltype)
+    )
+
+
+def _tsv_header(path: Path) -> tuple[str, list[str], str | None]:
     sep, fields, declared = "\t", list[str](), None
     with path.open(encoding="utf-8", errors="replace") as fh:
-        for n, line in enumerate(fh, 1):
-            line = line.rstrip("\n")
-            if line.startswith("#"):
-                if line.startswith("#separator"):
-                    raw = line.split(" ", 1)[1] if " " in line else "\\x09"
-                    sep = raw.encode().decode("unicode_escape")
-                elif line.startswith("#fields"):
-                    fields = line.split(sep)[1:]
-                elif line.startswith("#path"):
-                    declared = line.split(sep)[1] if sep in line else None
+        for line in fh:
+            line = line.rstrip("\r\n")
+            if not line.startswith("#"):
+                if line.strip():
+                    break
                 continue
-            if not line.strip():
-                continue
-            values = line.split(sep)
-            if not fields or len(values) != len(fields):
-                bad += 1
-                if len(errors) < 20:
-                    errors.append(f"line {n}: {len(values)} values for {len(fields)} fields")
-                continue
-            rec = {f: (None if v in ("-", "(empty)") else v) for f, v in zip(fields, values, strict=True)}
-            row = normalise_zeek(rec, log_type(set(fields), path, declared))
-            row["event.original"] = line
-            rows.append(row)
-    return ReadResult(path, "zeek-tsv", build_table(rows), bad, errors)
+            if line.startswith("#separator"):
+                raw = line.split(" ", 1)[1] if " " in line else "\\x09"
+                sep = raw.encode().decode("unicode_escape")
+            elif line.startswith("#fields") and not fields:
+                fields = line.split(sep)[1:]
+            elif line.startswith("#path") and declared is None:
+                declared = line.split(sep)[1] if sep in line else None
+    return sep, fields, declared
+
+
+def read_zeek_tsv(path: Path, mapping: dict[str, str] | None = None) -> LineResult:
+    sep, fields, declared = _tsv_header(path)
+    ltype = log_type(set(fields), path, declared)
+    index = {name: i + 1 for i, name in enumerate(fields)}
+    values = []
+    for name in _COMMON + _BY_TYPE.get(ltype, ()):
+        i = index.get(name) or index.get(name.replace(".", "_"))
+        values.append(f"txt(f[{i}]) AS {ident(name)}" if i else f"NULL::VARCHAR AS {ident(name)}")
+    select = f"""
+, s AS (SELECT {LINE}, string_split(line, {sql_str(sep)}) AS f FROM l WHERE NOT starts_with(line, '#'))
+, z AS (SELECT {LINE}, len(f) = {len(fields)} AND {len(fields)} > 0 AS {OK}, {", ".join(values)} FROM s)
+{_normalise_sql(ltype, "z")}"""
+    return run_lines(
+        path,
+        "zeek-tsv",
+        select,
+        f"values do not match the {len(fields)} #fields",
+        raw_reader=_tsv_segment,
+        share=_share(ltype),
+    )
+
+
+def _segment_query(result: LineResult, select: str) -> list[Segment]:
+    """Run ``select`` over ``k(__line, line)``: the lines of the table's rows, in row order."""
+    if result.ordinals is None or result.rows == 0:
+        return [Segment(pa.table({ROW: pa.array([], type=pa.int64())}))]
+    con = connect()
+    try:
+        con.register("kept", pa.table({"n": result.ordinals}))
+        table = con.sql(
+            f"WITH k AS (SELECT * FROM {lines_sql(result.path)} WHERE {LINE} IN (SELECT n FROM kept)) "
+            f"{select} ORDER BY {LINE}"
+        ).to_arrow_table()
+    finally:
+        con.close()
+    table = table.drop_columns([LINE]).append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    return [Segment(table)]
+
+
+def _json_segment(result: LineResult) -> list[Segment]:
+    """Every key of the file's records as a column, values as text (lists joined with commas)."""
+    con = connect()
+    try:
+        keys = [
+            str(k)
+            for (k,) in con.sql(
+                f"SELECT k FROM (SELECT unnest(json_keys(try(CAST(line AS JSON)))) AS k, {LINE}"
+                f" FROM {lines_sql(result.path)}) WHERE k IS NOT NULL GROUP BY k ORDER BY min({LINE}), k"
+            ).fetchall()
+        ]
+    finally:
+        con.close()
+    paths = ", ".join(sql_str(jpath(k)) for k in keys) or "'$.__none__'"
+    cols = ", ".join(f"jtxt(v[{i}]) AS {ident(k)}" for i, k in enumerate(keys, 1))
+    return _segment_query(
+        result,
+        f", v AS (SELECT {LINE}, json_extract(line, [{paths}]) AS v FROM k) "
+        f"SELECT {LINE}{', ' + cols if cols else ''} FROM v",
+    )
+
+
+def _tsv_segment(result: LineResult) -> list[Segment]:
+    sep, fields, _ = _tsv_header(result.path)
+    cols = ", ".join(f"txt(f[{i}]) AS {ident(k)}" for i, k in enumerate(fields, 1))
+    return _segment_query(
+        result,
+        f", s AS (SELECT {LINE}, string_split(line, {sql_str(sep)}) AS f FROM k) "
+        f"SELECT {LINE}{', ' + cols if cols else ''} FROM s",
+    )
