@@ -248,11 +248,13 @@ def main(argv: list[str] | None = None) -> None:
 from aptcatch.attribution.cli import attribute, bench  # noqa: E402  (they import emit_json lazily)
 from aptcatch.hunt.cli import hunt  # noqa: E402
 from aptcatch.knowledge.cli import intel  # noqa: E402
+from aptcatch.rules.cli import rules  # noqa: E402
 
 cli.add_command(intel)
 cli.add_command(hunt)
 cli.add_command(attribute)
 cli.add_command(bench)
+cli.add_command(rules)
 
 if __name__ == "__main__":  # pragma: no cover
     main()
