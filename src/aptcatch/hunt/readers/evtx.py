@@ -1,58 +1,112 @@
-"""EVTX files with the Rust-based ``evtx`` parser; damaged chunks and records are counted, never fatal.
+"""EVTX files with the Rust-based ``evtx`` parser, into per-shape segments; damage is counted, never fatal.
 
 The parser silently skips a chunk cut short at the end of a file, so the reader also checks the file
 size against whole 64 KiB chunks and counts a partial trailing chunk as one damaged chunk.
+
+:func:`read_evtx_files` reads many files in batches (the Arrow data of a batch is built at once, see
+:mod:`aptcatch.hunt.readers.winsegments`) and, for large inputs, in worker processes: the Rust parse of
+a small file runs on one thread, and the Python half of the work (JSON parse, grouping) needs the GIL,
+so two processes use two cores where one process cannot.
 """
 
 from __future__ import annotations
 
-import json
+import os
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from aptcatch.hunt.readers.base import ReadResult, build_table
-from aptcatch.hunt.readers.windows import flatten_event, normalise
+from aptcatch.hunt.readers.base import ReadResult
+from aptcatch.hunt.readers.windows import new_batch
+from aptcatch.hunt.readers.winsegments import Batch, Payload
 
 MAGIC = b"ElfFile\x00"
 _HEADER = 4096
 _CHUNK = 65536
+_MAX_DAMAGE = 10_000  # damaged records in one file before giving up on the rest of it
+BATCH_EVENTS = 200_000  # events whose Arrow data is built at once (memory vs. per-call overhead)
+POOL_MIN_BYTES = 64 << 20  # below this much EVTX, worker processes cost more than they save
+_data = itemgetter("data")
+
+
+def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
+    from evtx import PyEvtxParser
+
+    f = batch.open(path, "evtx")
+    size = path.stat().st_size
+    if size > _HEADER and (size - _HEADER) % _CHUNK:
+        f.error(f"truncated chunk at offset {_HEADER + (size - _HEADER) // _CHUNK * _CHUNK}")
+    try:
+        parser = PyEvtxParser(str(path), number_of_threads=threads or 0)
+        records: Any = parser.records_json()
+    except (OSError, RuntimeError, ValueError) as exc:
+        f.error(f"unreadable: {exc}")
+        return
+    while f.bad < _MAX_DAMAGE:
+        try:
+            batch.ingest(f, map(_data, records))
+            return
+        except (RuntimeError, OSError, ValueError, KeyError, TypeError) as exc:
+            f.error(str(exc))  # a damaged record; the parser goes on with the next one
+    f.errors.append(f"gave up after {_MAX_DAMAGE} damaged records")
 
 
 def read_evtx(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    from evtx import PyEvtxParser
+    batch = new_batch(mapping)
+    _read_into(batch, path)
+    return batch.finish().results()[0]
 
-    rows: list[dict[str, str | None]] = []
-    errors: list[str] = []
-    bad = 0
-    size = path.stat().st_size
-    if size > _HEADER and (size - _HEADER) % _CHUNK:
-        bad += 1
-        errors.append(f"truncated chunk at offset {_HEADER + (size - _HEADER) // _CHUNK * _CHUNK}")
-    try:
-        records: Any = PyEvtxParser(str(path)).records_json()
-    except (OSError, RuntimeError, ValueError) as exc:
-        return ReadResult(path, "evtx", build_table([]), bad + 1, [*errors, f"unreadable: {exc}"])
-    while True:
-        try:
-            record: dict[str, Any] = next(records)
-        except StopIteration:
-            break
-        except (RuntimeError, OSError, ValueError) as exc:
-            bad += 1
-            if len(errors) < 20:
-                errors.append(str(exc)[:300])
-            continue
-        try:
-            data = json.loads(record["data"])
-        except (ValueError, KeyError, TypeError) as exc:
-            bad += 1
-            if len(errors) < 20:
-                errors.append(f"record {record.get('event_record_id')}: {exc}"[:300])
-            continue
-        row = normalise(flatten_event(data))
-        row["event.original"] = record["data"]
-        rows.append(row)
-    return ReadResult(path, "evtx", build_table(rows), bad, errors)
+
+def _read_task(paths: Sequence[Path], mapping: dict[str, str] | None) -> Payload:
+    batch = new_batch(mapping)
+    for p in paths:
+        _read_into(batch, p, threads=1)
+    return batch.finish().compact()
+
+
+def _tasks(paths: Sequence[Path], sizes: Sequence[int], count: int) -> list[list[Path]]:
+    """Consecutive runs of files of about equal total size (results stay in input order)."""
+    target = max(1, sum(sizes) // count)
+    out: list[list[Path]] = [[]]
+    acc = 0
+    for p, s in zip(paths, sizes, strict=True):
+        if acc >= target and out[-1]:
+            out.append([])
+            acc = 0
+        out[-1].append(p)
+        acc += s
+    return out
+
+
+def read_evtx_files(
+    paths: Sequence[Path], mapping: dict[str, str] | None = None, workers: int | None = None
+) -> Iterator[ReadResult]:
+    """Read EVTX files (results in input order). ``workers``: None decides from the input size, 1 reads
+    in this process, more reads in that many worker processes."""
+    sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
+    if workers is None:
+        workers = min(2, os.cpu_count() or 1) if sum(sizes) >= POOL_MIN_BYTES else 1
+    if workers <= 1 or len(paths) < 2:
+        batch = new_batch(mapping)
+        for p in paths:
+            _read_into(batch, p)
+            if batch.events >= BATCH_EVENTS:
+                yield from batch.finish().results()
+                batch = new_batch(mapping)
+        if batch.files:
+            yield from batch.finish().results()
+        return
+    import multiprocessing
+
+    # Many tasks of at most BATCH_EVENTS-ish bytes each keep memory bounded and the workers busy.
+    count = max(workers * 4, sum(sizes) // (BATCH_EVENTS * 1500) + 1)
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(workers, mp_context=context) as pool:
+        for payload in pool.map(_read_task, _tasks(paths, sizes, count), repeat(mapping)):
+            yield from payload.results()
 
 
 def looks_like_evtx(head: bytes) -> bool:

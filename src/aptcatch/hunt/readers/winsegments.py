@@ -1,0 +1,447 @@
+"""Windows events grouped by shape into Sigma segments and the normalised table, with little per-row work.
+
+Why this is written by hand: the per-event cost of the obvious path (parse, flatten, one dict per row,
+one wide sparse table) is about ten times the Rust EVTX parse itself, and no library turns EVTX JSON
+into per-shape Arrow tables. So the work is split into:
+
+* an ingest loop (:meth:`Batch.ingest`) that parses each event once (orjson) and only files it under
+  its shape key — (Channel, EventID, Provider name, data field names) — keeping the parsed ``System``
+  dict and a tuple of the data values; the garbage collector is paused meanwhile (millions of young
+  containers that all stay alive until the batch is built);
+* a build step (:meth:`Batch.finish`) that turns each group into columns with ``zip(*rows)`` and list
+  comprehensions, converts only the columns that hold non-strings, and lays every column of every
+  group of every file of the batch into ONE flat list, so pyarrow is called once per batch for the
+  cells (small ``pa.array`` calls cost microseconds each, more than the rows of a small segment);
+* a slicing step (:meth:`Payload.results`) that cuts that array into per-shape tables and the
+  per-file segments and normalised tables (zero-copy slices). ``finish`` and ``results`` are apart
+  so a worker process can build a batch and send the parent a few big buffers instead of thousands
+  of small tables.
+
+Raw field names follow the Sigma/Zircolite convention for Windows: EventData/UserData element names
+as they are, System fields by name, XML attributes as ``<Element>_<Attr>`` and an element's own text
+under its name. ``Channel``, ``EventID`` and ``Provider_Name`` are segment constants, not columns.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, overload
+
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aptcatch.hunt.readers.base import NORMALISED, ROW, ReadResult, Segment
+
+CONSTANTS = ("Channel", "EventID", "Provider_Name")
+NORM_COLUMNS: tuple[str, ...] = tuple(c for c in NORMALISED if c != "event.original")
+EMPTY = frozenset(("", "-", "(empty)"))
+_EMPTY_ARRAY = pa.array(sorted(EMPTY), type=pa.string())
+_STRINGS = frozenset((str, type(None)))
+_MAX_ERRORS = 20
+_HASHES = "Hashes"  # the Sysmon hash list, kept beside the normalised columns until they are built
+
+Cells = Sequence[Any]
+RawFields = Callable[[dict[str, Any]], dict[str, Any] | None]
+Mapping = tuple[tuple[str, tuple[str, ...]], ...]
+
+
+def cell(value: Any) -> str | None:
+    """One raw value as text: numbers as written, booleans lower-case, lists joined with ','."""
+    if value is None or value.__class__ is str:
+        return value
+    if value.__class__ is bool:
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    if isinstance(value, list):
+        parts = [c for c in map(cell, value) if c is not None]
+        return ",".join(parts) if parts else None
+    if isinstance(value, dict):
+        if "#text" in value:
+            return cell(value["#text"])
+        return orjson.dumps(value).decode()
+    return str(value)
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value.__class__ is int else cell(value)
+
+
+def flatten(value: Any, name: str, out: dict[str, Any]) -> None:
+    """An XML-ish JSON node as fields: ``#text`` under ``name``, attributes and children as ``name_x``."""
+    if value.__class__ is not dict:
+        out[name] = value
+        return
+    for k, v in value.items():
+        if k == "#attributes":
+            if v.__class__ is dict:
+                for a, av in v.items():
+                    if not a.startswith("xmlns"):
+                        out[f"{name}_{a}"] = av
+        elif k == "#text":
+            out[name] = v
+        else:
+            flatten(v, f"{name}_{k}", out)
+
+
+def event_sections(event: dict[str, Any]) -> dict[str, Any]:
+    """The data fields of an ``Event`` beside ``System`` (EventData, UserData's inner element, others)."""
+    out: dict[str, Any] = {}
+    for section, body in event.items():
+        if section in ("System", "#attributes") or body is None:
+            continue
+        if section == "UserData" and body.__class__ is dict:
+            inner = [v for k, v in body.items() if k != "#attributes"]
+            body = inner[0] if len(inner) == 1 else body
+        if body.__class__ is dict:
+            for k, v in body.items():
+                if k != "#attributes":
+                    flatten(v, k, out)
+        else:
+            out[section] = body
+    return out
+
+
+@dataclass
+class _File:
+    path: Path
+    format: str
+    groups: dict[tuple[Any, ...], list[tuple[int, Any, tuple[Any, ...]]]] = field(default_factory=dict)
+    originals: list[str] = field(default_factory=list)
+    bad: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def error(self, message: str) -> None:
+        self.bad += 1
+        if len(self.errors) < _MAX_ERRORS:
+            self.errors.append(message[:300])
+
+
+@dataclass
+class _Shape:
+    """Segments (of any files of a batch) with the same columns, laid out one after the other."""
+
+    names: tuple[str, ...]
+    columns: list[list[Any]]
+    rows: list[int] = field(default_factory=list)
+    segments: list[tuple[int, dict[str, str], int, int]] = field(default_factory=list)
+
+
+class Batch:
+    """Events of one or more files, filed by shape; :meth:`finish` builds all their Arrow data at once."""
+
+    def __init__(self, mapping: Mapping, raw_fields: RawFields) -> None:
+        self.mapping = mapping
+        self.raw_fields = raw_fields
+        self.files: list[_File] = []
+        self.events = 0
+
+    def open(self, path: Path, fmt: str) -> _File:
+        f = _File(path, fmt)
+        self.files.append(f)
+        return f
+
+    def ingest(self, f: _File, texts: Iterable[str], unit: str = "record") -> None:
+        """Parse and file each event text (an evtx_dump ``{"Event": …}`` object, Winlogbeat or flat).
+
+        Everything that touches an event's objects happens here, while they are fresh in the CPU
+        cache: the System values are flattened and every value is made text. The build step then only
+        moves references around (column-wise passes over half a million parsed dicts are slow).
+        """
+        loads, groups, originals, raw_fields = orjson.loads, f.groups, f.originals, self.raw_fields
+        strs = _STRINGS
+        row = len(originals)
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for n, text in enumerate(texts, 1):
+                try:
+                    obj = loads(text)
+                except orjson.JSONDecodeError as exc:
+                    if text.strip():
+                        f.error(f"{unit} {n}: {exc}")
+                    continue
+                if obj.__class__ is not dict:
+                    f.error(f"{unit} {n}: not a JSON object")
+                    continue
+                event: Any = obj.get("Event")
+                system: Any = event.get("System") if event.__class__ is dict else None
+                if system.__class__ is dict:
+                    data = event.get("EventData")
+                    if data.__class__ is not dict or len(event) > 3:
+                        data = event_sections(event)
+                    eid = system.get("EventID")
+                    if eid.__class__ is dict:
+                        eid = eid.get("#text")
+                    provider = system.get("Provider")
+                    if provider.__class__ is dict:
+                        provider = provider.get("#attributes")
+                        provider = provider.get("Name") if provider.__class__ is dict else None
+                    sig: list[Any] = []
+                    sysvals: list[Any] = []
+                    for k, v in system.items():
+                        if v.__class__ is dict:
+                            attrs = v.get("#attributes")
+                            if len(v) == 1 and attrs.__class__ is dict:
+                                sig.append(tuple(attrs))
+                                sysvals.extend(attrs.values())
+                            else:
+                                flat: dict[str, Any] = {}
+                                flatten(v, k, flat)
+                                sig.append(("#flat", *flat))
+                                sysvals.extend(flat.values())
+                        else:
+                            sig.append(None)
+                            sysvals.append(v)
+                    if not set(map(type, sysvals)) <= strs:
+                        sysvals = [v if v.__class__ is str else _text(v) for v in sysvals]
+                    shape: Any = (tuple(system), tuple(sig))
+                else:
+                    data = raw_fields(obj)
+                    if data is None:
+                        f.error(f"{unit} {n}: no Windows event")
+                        continue
+                    sysvals, shape = [], None
+                    eid, provider = data.get("EventID"), data.get("Provider_Name")
+                    system = data
+                values = tuple(data.values())
+                if not set(map(type, values)) <= strs:
+                    values = tuple(
+                        [
+                            v if v.__class__ is str else str(v) if v.__class__ is int else cell(v)
+                            for v in values
+                        ]
+                    )
+                key = (system.get("Channel"), eid, provider, tuple(data), shape)
+                try:
+                    group = groups.get(key)
+                except TypeError:  # an unhashable id or name (a list): file it under its text
+                    key = (*(cell(k) for k in key[:3]), *key[3:])
+                    group = groups.get(key)
+                if group is None:
+                    group = groups[key] = []
+                group.append((row, sysvals, values))
+                originals.append(text)
+                row += 1
+        finally:
+            if enabled:
+                gc.enable()
+        self.events += row
+
+    def finish(self) -> Payload:
+        """Every group as columns of one flat cell list, the normalised columns, then the Arrow arrays."""
+        enabled = gc.isenabled()
+        gc.disable()  # many young containers, all alive until the end: collections would only rescan them
+        try:
+            return self._finish()
+        finally:
+            if enabled:
+                gc.enable()
+
+    def _finish(self) -> Payload:
+        shapes: dict[tuple[str, ...], _Shape] = {}
+        norm: dict[str, list[Any]] = {c: [] for c in (*NORM_COLUMNS, _HASHES)}
+        order: list[int] = []  # batch row number of each normalised row, in group order
+        base = 0
+        for file_id, f in enumerate(self.files):
+            for key, members in f.groups.items():
+                self._group(file_id, key, members, shapes, norm, order, base)
+            base += len(f.originals)
+        cells: list[Any] = []
+        rows: list[int] = []
+        layouts: list[tuple[tuple[str, ...], int, int, list[tuple[int, dict[str, str], int, int]]]] = []
+        for shape in shapes.values():
+            start = len(rows)
+            for col in shape.columns:
+                cells.extend(col)
+            rows.extend(shape.rows)
+            layouts.append((shape.names, start, len(shape.rows), shape.segments))
+        cell_array = pa.array(cells, type=pa.string())
+        row_array = pa.array(rows, type=pa.int64())
+        del cells
+        return Payload(
+            [(f.path, f.format, len(f.originals), f.bad, f.errors) for f in self.files],
+            [f.originals for f in self.files],
+            cell_array,
+            row_array,
+            layouts,
+            _normal_table(norm, order, base),
+        )
+
+    def _group(
+        self,
+        file_id: int,
+        key: tuple[Any, ...],
+        members: list[tuple[int, Any, tuple[Any, ...]]],
+        shapes: dict[tuple[str, ...], _Shape],
+        norm: dict[str, list[Any]],
+        order: list[int],
+        base: int,
+    ) -> None:
+        channel, eid, provider, data_names, shape = key
+        texts = (cell(channel), cell(eid), cell(provider))
+        constants = {k: v for k, v in zip(CONSTANTS, texts, strict=True) if v is not None}
+        n = len(members)
+        rows, sysvals, values = zip(*members, strict=True)
+        columns: dict[str, Cells] = {}
+        if shape is not None:
+            for name, col in zip(_system_names(*shape), zip(*sysvals, strict=True), strict=True):
+                if name not in CONSTANTS and (col[0] is not None or any(v is not None for v in col)):
+                    columns[name] = col
+        for name, col in zip(data_names, zip(*values, strict=True), strict=True):
+            if name != "#attributes" and name not in CONSTANTS and name != ROW:
+                columns[name] = col
+        names = tuple(k for k in columns if not k.startswith("@"))
+        shape = shapes.get(names)
+        if shape is None:
+            shape = shapes[names] = _Shape(names, [[] for _ in names])
+        shape.segments.append((file_id, constants, len(shape.rows), n))
+        shape.rows.extend(rows)
+        for target, name in zip(shape.columns, names, strict=True):
+            target.extend(columns[name])
+        order.extend([base + r for r in rows])
+        sources: dict[str, Cells] = dict(columns)
+        for k, v in constants.items():
+            sources[k] = [v] * n
+        for column, candidates in self.mapping:
+            present = [sources[c] for c in candidates if c in sources]
+            norm[column].extend(_first(present, n))
+        hashes = sources.get("Hashes") or sources.get("Hash")
+        norm[_HASHES].extend([None] * n if hashes is None else hashes)
+        for target_values in norm.values():
+            if len(target_values) < len(order):
+                target_values.extend([None] * n)
+
+
+def _system_names(keys: tuple[str, ...], sig: tuple[Any, ...]) -> list[str]:
+    """The flat System field names of one System layout (see :meth:`Batch.ingest`)."""
+    out: list[str] = []
+    for k, entry in zip(keys, sig, strict=True):
+        if entry is None:
+            out.append(k)
+        elif entry[:1] == ("#flat",):
+            out.extend(entry[1:])
+        else:
+            out.extend(f"{k}_{a}" for a in entry)
+    return out
+
+
+def _first(columns: list[Cells], n: int) -> Cells:
+    """Per row, the first value that is not empty ('', '-', '(empty)' count as empty)."""
+    if not columns:
+        return [None] * n
+    if len(columns) == 1:
+        return columns[0]
+    out: list[str | None] = []
+    for values in zip(*columns, strict=True):
+        out.append(next((v for v in values if v is not None and v not in EMPTY), None))
+    return out
+
+
+def _normal_table(norm: dict[str, list[Any]], order: list[int], total: int) -> pa.Table:
+    """The normalised columns in batch row order (built in group order, then one ``take``)."""
+    arrays: list[pa.Array] = []
+    hashes = pa.array(norm[_HASHES], type=pa.string())
+    for name in NORM_COLUMNS:
+        if name.startswith("file.hash."):  # Sysmon Hashes: SHA1=…,MD5=…,SHA256=…,IMPHASH=…
+            algo = name.rsplit(".", 1)[1]
+            found = pc.extract_regex(hashes, rf"(?i)(?:^|,)\s*{algo}\s*=\s*(?P<d>[^,]*[^,\s])")
+            arrays.append(pc.utf8_lower(pc.struct_field(found, [0])))
+            continue
+        arr = pa.array(norm[name], type=pa.string())
+        arr = pc.if_else(pc.is_in(arr, value_set=_EMPTY_ARRAY), pa.scalar(None, pa.string()), arr)
+        if name == "@timestamp":
+            arr = _iso_timestamps(arr)
+        arrays.append(arr)
+    table = pa.Table.from_arrays(arrays, names=list(NORM_COLUMNS))
+    if total != len(order):
+        raise AssertionError("every event has one normalised row")
+    return table.take(pc.sort_indices(pa.array(order, type=pa.int64())))
+
+
+def _iso_timestamps(ts: pa.Array) -> pa.Array:
+    """Sysmon ``UtcTime``-style ``2019-05-16 14:17:15.753`` as ``2019-05-16T14:17:15.753Z``."""
+    spaced = pc.and_(pc.match_substring(ts, " "), pc.invert(pc.match_substring(ts, "T")))
+    if not pc.any(spaced).as_py():
+        return ts
+    fixed = pc.replace_substring(ts, " ", "T", max_replacements=1)
+    fixed = pc.if_else(pc.ends_with(fixed, "Z"), fixed, pc.binary_join_element_wise(fixed, "Z", ""))
+    return pc.if_else(spaced, fixed, ts)
+
+
+class ArrowStrings(Sequence[str]):
+    """A read-only sequence of str over a slice of an Arrow string array (originals sent by a worker)."""
+
+    def __init__(self, array: pa.Array) -> None:
+        self._array = array
+
+    def __len__(self) -> int:
+        return len(self._array)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[str]: ...
+    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
+        if isinstance(index, slice):
+            return [str(v) for v in self._array[index].to_pylist()]
+        return str(self._array[index].as_py())
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(str(v) for v in self._array.to_pylist())
+
+
+@dataclass
+class Payload:
+    """A finished batch: a few big Arrow tables and small per-file descriptions (cheap to pickle)."""
+
+    files: list[tuple[Path, str, int, int, list[str]]]
+    originals: list[list[str]] | pa.Array
+    cells: pa.Array  # every column of every shape, one after the other
+    rows: pa.Array  # the @row values, shape after shape
+    layouts: list[tuple[tuple[str, ...], int, int, list[tuple[int, dict[str, str], int, int]]]]
+    normal: pa.Table  # the normalised columns, batch row order
+
+    def compact(self) -> Payload:
+        """The originals as one Arrow array instead of many Python strings (before sending it away)."""
+        if isinstance(self.originals, list):
+            flat = [s for per_file in self.originals for s in per_file]
+            self.originals = pa.array(flat, type=pa.large_string())
+        return self
+
+    def results(self) -> list[ReadResult]:
+        """One ReadResult per file; tables and segments are zero-copy slices of the batch's arrays."""
+        segments: list[list[Segment]] = [[] for _ in self.files]
+        offset = 0
+        for names, start, count, members in self.layouts:
+            arrays = [self.cells.slice(offset + i * count, count) for i in range(len(names))]
+            offset += len(names) * count
+            arrays.append(self.rows.slice(start, count))
+            table = pa.Table.from_arrays(arrays, names=[*names, ROW])
+            for file_id, constants, first, size in members:
+                segments[file_id].append(Segment(table.slice(first, size), constants))
+        out: list[ReadResult] = []
+        base = 0
+        for file_id, (path, fmt, n, bad, errors) in enumerate(self.files):
+            originals: Sequence[str]
+            if isinstance(self.originals, list):
+                originals = self.originals[file_id]
+            else:
+                originals = ArrowStrings(self.originals.slice(base, n))
+            out.append(
+                ReadResult(
+                    path,
+                    fmt,
+                    self.normal.slice(base, n),
+                    bad,
+                    errors,
+                    segments=segments[file_id],
+                    originals=originals,
+                )
+            )
+            base += n
+        return out
