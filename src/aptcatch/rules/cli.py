@@ -150,7 +150,7 @@ def list_sets(data_dir: Path | None, as_json: bool) -> None:
         return
     table = Table(title="Sigma rule sets")
     for col in ("set", "rules", "source", "date", "path"):
-        table.add_column(col)
+        table.add_column(col, overflow="fold")
     for s in sets:
         table.add_row(
             s["name"],
