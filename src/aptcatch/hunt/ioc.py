@@ -3,12 +3,16 @@
 * domains: each distinct observed domain is exploded into its label suffixes (``a.b.evil.example`` ->
   ``a.b.evil.example``, ``b.evil.example``, ``evil.example``, ``example`` is left out: two labels at
   least) and joined on equality, so ``notevil.example`` never matches ``evil.example``;
-* IPv4: addresses and CIDR blocks become integer ranges ``[lo, hi]`` (UBIGINT) and are joined with
-  ``BETWEEN``;
-* URLs: both sides normalised by one SQL macro (lower-case scheme and host, default port dropped,
-  empty path -> ``/``) and joined on equality; a URL's host also goes through the domain join;
+  Only domains whose last two labels are the last two labels of some indicator domain are exploded;
+* IPv4: addresses and CIDR blocks become (prefix length, network number) keys; each observed address is
+  keyed at every prefix length the indicators use and joined on equality (hash joins, no range join);
+* URLs: both sides normalised by the same SQL (lower-case scheme and host, default port dropped,
+  empty path -> ``/``) and joined on equality, observed URLs only when their host is the host of some
+  indicator URL; a URL's host also goes through the domain join (``url.domain``);
 * hashes (MD5, SHA-1, SHA-256): lower-case equality.
 
+The indicator join tables are built once per :class:`Sweeper`; the sweep takes the distinct observed
+values per kind, finds the matched ones, then picks the rows holding them (semi-joins per column).
 Knowledge-base indicators are exported once (``all_indicators``); the provenance and group links of the
 few matched ones are then looked up with ``lookup_many``.
 """
@@ -20,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 
 from aptcatch.hunt.readers import ReadResult
@@ -44,22 +49,33 @@ RULES: dict[str, str] = {
 
 _OCTET = r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 _IPV4 = rf"^{_OCTET}(\.{_OCTET}){{3}}$"
+# Macros take plain columns: a macro argument is pasted as often as it is used, so every URL part is
+# computed once in its own projection (see ``_URL_PARTS``) instead of nesting macros.
 _MACROS = f"""
 CREATE OR REPLACE MACRO ip2int(s) AS
   (TRY_CAST(split_part(s, '.', 1) AS UBIGINT) << 24) + (TRY_CAST(split_part(s, '.', 2) AS UBIGINT) << 16)
   + (TRY_CAST(split_part(s, '.', 3) AS UBIGINT) << 8) + TRY_CAST(split_part(s, '.', 4) AS UBIGINT);
 CREATE OR REPLACE MACRO is_ipv4(s) AS regexp_full_match(s, '{_IPV4}');
-CREATE OR REPLACE MACRO url_scheme(u) AS lower(regexp_extract(u, '^([A-Za-z][A-Za-z0-9+.-]*)://', 1));
-CREATE OR REPLACE MACRO url_host(u) AS lower(regexp_extract(u, '^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)', 1));
-CREATE OR REPLACE MACRO url_rest(u) AS regexp_extract(u, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(.*)$', 1);
-CREATE OR REPLACE MACRO norm_url(u) AS
-  url_scheme(u) || '://'
-  || CASE WHEN (url_scheme(u) = 'http' AND suffix(url_host(u), ':80'))
-            OR (url_scheme(u) = 'https' AND suffix(url_host(u), ':443'))
-          THEN regexp_replace(url_host(u), ':[0-9]+$', '') ELSE url_host(u) END
-  || CASE WHEN url_rest(u) = '' OR starts_with(url_rest(u), '?') OR starts_with(url_rest(u), '#')
-          THEN '/' || url_rest(u) ELSE url_rest(u) END;
+CREATE OR REPLACE MACRO url_hostport(u) AS
+  split_part(split_part(split_part(substr(u, strpos(u, '://') + 3), '/', 1), '?', 1), '#', 1);
+CREATE OR REPLACE MACRO host_only(hp) AS CASE
+  WHEN starts_with(hp, '[')
+  THEN CASE WHEN contains(hp, ']') THEN lower(substr(hp, 2, strpos(hp, ']') - 2)) END
+  ELSE nullif(lower(split_part(hp, ':', 1)), '') END;
+CREATE OR REPLACE MACRO norm_url_parts(scheme, hp, rest) AS
+  scheme || '://'
+  || CASE WHEN (scheme = 'http' AND suffix(hp, ':80')) OR (scheme = 'https' AND suffix(hp, ':443'))
+          THEN regexp_replace(hp, ':[0-9]+$', '') ELSE hp END
+  || CASE WHEN rest = '' OR starts_with(rest, '?') OR starts_with(rest, '#') THEN '/' || rest ELSE rest END;
 """
+
+
+def _url_parts(source: str, column: str) -> str:
+    """``source`` with the URL in ``column`` cut into ``scheme``, lower-case ``hp`` (host:port), ``rest``."""
+    return f"""(SELECT *, lower(url_hostport(__u)) AS hp,
+              substr(__u, strpos(__u, '://') + 3 + length(url_hostport(__u))) AS rest FROM (
+              SELECT *, lower(split_part({column}, '://', 1)) AS scheme, {column} AS __u FROM {source}
+              WHERE regexp_matches({column}, '^[A-Za-z][A-Za-z0-9+.-]*://')))"""
 
 
 @dataclass
@@ -138,103 +154,144 @@ def _indicator_table(indicators: IndicatorSet) -> pa.Table:
     keys = list(indicators.entries)
     return pa.table(
         {
-            "ind_id": pa.array(range(len(keys)), type=pa.int64()),
+            "ind_id": pa.array(np.arange(len(keys), dtype=np.int64)),
             "itype": pa.array([k[0] for k in keys], type=pa.string()),
             "value": pa.array([k[1] for k in keys], type=pa.string()),
         }
     )
 
 
-def _obs_sql(file_id: int, name: str, columns: Sequence[str]) -> list[str]:
-    parts = []
-    for kind, fields in OBSERVED.items():
-        for f in fields:
-            if f in columns:
-                parts.append(
-                    f"SELECT {file_id} AS file_id, __row AS row_id, '{f}' AS field, '{kind}' AS kind,"
-                    f' "{f}" AS observed FROM {name} WHERE "{f}" IS NOT NULL'
+# The indicator side, built once per Sweeper: one table per join key.
+_INDICATOR_TABLES = f"""
+CREATE OR REPLACE TABLE ind AS SELECT * FROM ind_arrow;
+CREATE OR REPLACE TABLE ind_domain AS
+  SELECT ind_id, value AS key FROM ind WHERE itype = 'domain';
+-- the last two labels of every indicator domain: an observed domain whose own last two labels are not
+-- among them cannot equal any indicator or be a subdomain of one, and is not exploded into suffixes
+CREATE OR REPLACE TABLE ind_l2 AS
+  SELECT DISTINCT array_to_string(string_split(key, '.')[-2:], '.') AS l2 FROM ind_domain;
+CREATE OR REPLACE TABLE ind_hash AS
+  SELECT ind_id, lower(value) AS key FROM ind WHERE itype IN ('md5', 'sha1', 'sha256');
+CREATE OR REPLACE TABLE ind_url AS
+  SELECT ind_id, norm_url_parts(scheme, hp, rest) AS key, host_only(split_part(hp, '@', -1)) AS host
+  FROM {_url_parts("(SELECT * FROM ind WHERE itype = 'url')", "value")};
+CREATE OR REPLACE TABLE ind_url_host AS SELECT DISTINCT host FROM ind_url WHERE host IS NOT NULL;
+-- IPv4 addresses are /32 blocks; a block is (prefix length, address >> (32 - length))
+CREATE OR REPLACE TABLE ind_ip AS
+  SELECT ind_id, itype, 32 AS plen, ip2int(value) AS net FROM ind WHERE itype = 'ipv4' AND is_ipv4(value)
+  UNION ALL
+  SELECT ind_id, itype, plen, ip2int(split_part(value, '/', 1)) >> (32 - plen) AS net FROM (
+    SELECT ind_id, itype, value, TRY_CAST(split_part(value, '/', 2) AS INTEGER) AS plen
+    FROM ind WHERE itype = 'cidr' AND is_ipv4(split_part(value, '/', 1))
+  ) WHERE plen BETWEEN 0 AND 32;
+CREATE OR REPLACE TABLE ind_plen AS SELECT DISTINCT plen FROM ind_ip;
+"""
+
+# Matched distinct values (``observed``) per kind, from ``domain_obs``, ``ip_obs``, ``url_obs``, ``hash_obs``.
+_HITS = (
+    """CREATE OR REPLACE TEMP TABLE hits (observed VARCHAR, kind VARCHAR, ind_id BIGINT, m VARCHAR)""",
+    """
+INSERT INTO hits
+WITH dom AS (
+  SELECT observed, v, string_split(v, '.') AS labels FROM (
+    SELECT observed, lower(rtrim(observed, '.')) AS v FROM domain_obs)
+), cand AS (
+  SELECT observed, v, labels FROM dom
+  WHERE array_to_string(labels[-2:], '.') IN (SELECT l2 FROM ind_l2)
+), suffixes AS (
+  SELECT observed, v, array_to_string(labels[i:], '.') AS suffix FROM (
+    SELECT observed, v, labels, unnest(range(1, len(labels))) AS i FROM cand)
+)
+SELECT s.observed, 'domain', d.ind_id, CASE WHEN s.suffix = s.v THEN 'exact' ELSE 'parent-domain' END
+FROM suffixes s JOIN ind_domain d ON d.key = s.suffix""",
+    """
+INSERT INTO hits
+WITH ips AS (SELECT observed, ip2int(observed) AS n FROM ip_obs WHERE is_ipv4(observed)),
+keyed AS (SELECT observed, l.plen, n >> (32 - l.plen) AS net FROM ips CROSS JOIN ind_plen l)
+SELECT k.observed, 'ip', i.ind_id, CASE WHEN i.itype = 'cidr' THEN 'cidr' ELSE 'exact' END
+FROM keyed k JOIN ind_ip i ON i.plen = k.plen AND i.net = k.net""",
+    f"""
+INSERT INTO hits
+WITH urls AS (
+  SELECT observed, norm_url_parts(scheme, hp, rest) AS key
+  FROM {_url_parts("url_obs", "observed")}
+  WHERE host_only(split_part(hp, '@', -1)) IN (SELECT host FROM ind_url_host)
+)
+SELECT u.observed, 'url', i.ind_id, 'exact' FROM urls u JOIN ind_url i ON i.key = u.key""",
+    """
+INSERT INTO hits
+SELECT o.observed, 'hash', h.ind_id, 'exact' FROM hash_obs o JOIN ind_hash h ON h.key = lower(o.observed)""",
+)
+
+
+class Sweeper:
+    """The indicators loaded once into DuckDB join tables; :meth:`sweep` runs them over read results."""
+
+    def __init__(self, indicators: IndicatorSet, con: Any = None) -> None:
+        import duckdb
+
+        self.indicators = indicators
+        self.con = con or duckdb.connect()
+        self.con.execute(_MACROS)
+        self.con.register("ind_arrow", _indicator_table(indicators))
+        self.con.execute(_INDICATOR_TABLES)
+        self.con.unregister("ind_arrow")
+
+    def sweep(self, results: Sequence[ReadResult]) -> list[Match]:
+        """Every (row, field, indicator) match, ordered by file, row, field."""
+        con = self.con
+        columns: dict[str, list[tuple[str, str]]] = {kind: [] for kind in OBSERVED}
+        names = []
+        for file_id, r in enumerate(results):
+            if r.rows == 0:
+                continue
+            name = f"log_{file_id}"
+            present = set(r.table.column_names)
+            wanted = [f for fields in OBSERVED.values() for f in fields if f in present]
+            if not wanted:
+                continue
+            table = r.table.select(wanted).append_column("__row", pa.array(np.arange(r.rows, dtype=np.int64)))
+            con.register(name, table)
+            names.append(name)
+            for kind, fields in OBSERVED.items():
+                columns[kind] += [(name, f) for f in fields if f in present]
+        try:
+            if not names or len(self.indicators) == 0:
+                return []
+            for kind in OBSERVED:
+                parts = [
+                    f'SELECT "{f}" AS observed FROM {n} WHERE "{f}" IS NOT NULL' for n, f in columns[kind]
+                ]
+                parts = parts or ["SELECT NULL::VARCHAR AS observed WHERE false"]
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE {kind}_obs AS SELECT DISTINCT observed FROM ("
+                    + " UNION ALL ".join(parts)
+                    + ")"
                 )
-    return parts
+            for statement in _HITS:
+                con.execute(statement)
+            rows_sql = [
+                f"SELECT {n[4:]} AS file_id, __row AS row_id, '{f}' AS field, '{kind}' AS kind,"
+                f' "{f}" AS observed FROM {n}'
+                f" WHERE \"{f}\" IN (SELECT observed FROM hits WHERE kind = '{kind}')"
+                for kind in OBSERVED
+                for n, f in columns[kind]
+            ]
+            rows = con.execute(
+                f"""
+                SELECT o.file_id, o.row_id, o.field, o.observed, 'ioc.' || h.kind, h.m, ind.itype, ind.value
+                FROM ({" UNION ALL ".join(rows_sql)}) o
+                JOIN hits h ON h.observed = o.observed AND h.kind = o.kind
+                JOIN ind ON ind.ind_id = h.ind_id
+                ORDER BY o.file_id, o.row_id, o.field, ind.itype, ind.value
+                """
+            ).fetchall()
+            return [Match(*row) for row in rows]
+        finally:
+            for name in names:
+                con.unregister(name)
 
 
 def sweep(results: Sequence[ReadResult], indicators: IndicatorSet, con: Any = None) -> list[Match]:
-    """Every (row, field, indicator) match, ordered by file, row, field."""
-    import duckdb
-
-    con = con or duckdb.connect()
-    con.execute(_MACROS)
-    con.register("ind_arrow", _indicator_table(indicators))
-    con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE ind AS SELECT * FROM ind_arrow;
-        CREATE OR REPLACE TEMP TABLE ind_domain AS
-          SELECT ind_id, value AS key FROM ind WHERE itype = 'domain';
-        CREATE OR REPLACE TEMP TABLE ind_hash AS
-          SELECT ind_id, lower(value) AS key FROM ind WHERE itype IN ('md5', 'sha1', 'sha256');
-        CREATE OR REPLACE TEMP TABLE ind_url AS
-          SELECT ind_id, norm_url(value) AS key FROM ind WHERE itype = 'url';
-        CREATE OR REPLACE TEMP TABLE ind_ip AS
-          SELECT ind_id, itype, ip2int(value) AS lo, ip2int(value) AS hi FROM ind WHERE itype = 'ipv4'
-          UNION ALL
-          SELECT ind_id, itype, net AS lo, net + ((1::UBIGINT << (32 - plen)) - 1) AS hi FROM (
-            SELECT ind_id, itype, TRY_CAST(split_part(value, '/', 2) AS INTEGER) AS plen,
-                   (ip2int(split_part(value, '/', 1))
-                    >> (32 - TRY_CAST(split_part(value, '/', 2) AS INTEGER)))
-                    << (32 - TRY_CAST(split_part(value, '/', 2) AS INTEGER)) AS net
-            FROM ind WHERE itype = 'cidr' AND is_ipv4(split_part(value, '/', 1))
-          ) WHERE plen BETWEEN 1 AND 32
-          UNION ALL
-          SELECT ind_id, itype, 0::UBIGINT, 4294967295::UBIGINT FROM ind
-          WHERE itype = 'cidr' AND split_part(value, '/', 2) = '0';
-        """
-    )
-    parts: list[str] = []
-    for file_id, r in enumerate(results):
-        if r.rows == 0:
-            continue
-        name = f"log_{file_id}"
-        table = r.table.append_column("__row", pa.array(range(r.rows), type=pa.int64()))
-        con.register(name, table)
-        parts += _obs_sql(file_id, name, r.table.column_names)
-    if not parts or len(indicators) == 0:
-        return []
-    con.execute("CREATE OR REPLACE TEMP TABLE obs AS " + " UNION ALL ".join(parts))
-    rows = con.execute(
-        """
-        WITH dom AS (
-          SELECT DISTINCT observed, lower(rtrim(observed, '.')) AS v FROM obs WHERE kind = 'domain'
-        ), suffixes AS (
-          SELECT observed, v, array_to_string(labels[i:], '.') AS suffix FROM (
-            SELECT observed, v, string_split(v, '.') AS labels,
-                   unnest(range(1, len(string_split(v, '.')))) AS i
-            FROM dom)
-        ), dom_hits AS (
-          SELECT s.observed, d.ind_id, CASE WHEN s.suffix = s.v THEN 'exact' ELSE 'parent-domain' END AS m,
-                 'ioc.domain' AS rule_id, 'domain' AS kind
-          FROM suffixes s JOIN ind_domain d ON d.key = s.suffix
-        ), ips AS (
-          SELECT DISTINCT observed, ip2int(observed) AS n FROM obs WHERE kind = 'ip' AND is_ipv4(observed)
-        ), ip_hits AS (
-          SELECT p.observed, i.ind_id, CASE WHEN i.itype = 'cidr' THEN 'cidr' ELSE 'exact' END AS m,
-                 'ioc.ip' AS rule_id, 'ip' AS kind
-          FROM ips p JOIN ind_ip i ON p.n BETWEEN i.lo AND i.hi
-        ), url_hits AS (
-          SELECT o.observed, u.ind_id, 'exact' AS m, 'ioc.url' AS rule_id, 'url' AS kind
-          FROM (SELECT DISTINCT observed FROM obs WHERE kind = 'url' AND observed LIKE '%://%') o
-          JOIN ind_url u ON u.key = norm_url(o.observed)
-        ), hash_hits AS (
-          SELECT o.observed, h.ind_id, 'exact' AS m, 'ioc.hash' AS rule_id, 'hash' AS kind
-          FROM (SELECT DISTINCT observed FROM obs WHERE kind = 'hash') o
-          JOIN ind_hash h ON h.key = lower(o.observed)
-        ), hits AS (
-          SELECT * FROM dom_hits UNION ALL SELECT * FROM ip_hits
-          UNION ALL SELECT * FROM url_hits UNION ALL SELECT * FROM hash_hits
-        )
-        SELECT o.file_id, o.row_id, o.field, o.observed, h.rule_id, h.m, ind.itype, ind.value
-        FROM hits h
-        JOIN obs o ON o.observed = h.observed AND o.kind = h.kind
-        JOIN ind ON ind.ind_id = h.ind_id
-        ORDER BY o.file_id, o.row_id, o.field, ind.itype, ind.value
-        """
-    ).fetchall()
-    return [Match(*row) for row in rows]
+    """Every (row, field, indicator) match, ordered by file, row, field (builds the join tables once)."""
+    return Sweeper(indicators, con).sweep(results)
