@@ -40,11 +40,13 @@ CONSTANTS = ("Channel", "EventID", "Provider_Name")
 NORM_COLUMNS: tuple[str, ...] = tuple(c for c in NORMALISED if c != "event.original")
 EMPTY = frozenset(("", "-", "(empty)"))
 _EMPTY_ARRAY = pa.array(sorted(EMPTY), type=pa.string())
-_STRINGS = frozenset((str, type(None)))
 _MAX_ERRORS = 20
 _HASHES = "Hashes"  # the Sysmon hash list, kept beside the normalised columns until they are built
 
 Cells = Sequence[Any]
+_Members = list[tuple[int, dict[str, str], int, int]]  # file, constants, first row in shape, rows
+_Entry = tuple[tuple[str, ...], list[pa.Array] | int, pa.Array, _Members]
+ARROW_MIN_ROWS = 256  # shapes with fewer events are converted in Python, into one shared array
 RawFields = Callable[[dict[str, Any]], dict[str, Any] | None]
 Mapping = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -69,6 +71,24 @@ def cell(value: Any) -> str | None:
 
 def _text(value: Any) -> str | None:
     return str(value) if value.__class__ is int else cell(value)
+
+
+def string_array(values: Sequence[Any]) -> pa.Array:
+    """A column of raw JSON values as an Arrow string array: pyarrow infers the type of the whole
+    column and casts numbers and booleans in C++; only mixed or nested columns go through :func:`cell`."""
+    try:
+        arr = pa.array(values)
+    except (pa.ArrowException, OverflowError, TypeError, ValueError):
+        arr = None
+    if arr is not None:
+        t = arr.type
+        if pa.types.is_string(t):
+            return arr
+        if pa.types.is_null(t):
+            return pa.nulls(len(arr), pa.string())
+        if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_floating(t):
+            return arr.cast(pa.string())
+    return pa.array([cell(v) for v in values], type=pa.string())
 
 
 def flatten(value: Any, name: str, out: dict[str, Any]) -> None:
@@ -153,7 +173,6 @@ class Batch:
         moves references around (column-wise passes over half a million parsed dicts are slow).
         """
         loads, groups, originals, raw_fields = orjson.loads, f.groups, f.originals, self.raw_fields
-        strs = _STRINGS
         row = len(originals)
         enabled = gc.isenabled()
         gc.disable()
@@ -197,8 +216,6 @@ class Batch:
                         else:
                             sig.append(None)
                             sysvals.append(v)
-                    if not set(map(type, sysvals)) <= strs:
-                        sysvals = [v if v.__class__ is str else _text(v) for v in sysvals]
                     shape: Any = (tuple(system), tuple(sig))
                 else:
                     data = raw_fields(obj)
@@ -209,13 +226,6 @@ class Batch:
                     eid, provider = data.get("EventID"), data.get("Provider_Name")
                     system = data
                 values = tuple(data.values())
-                if not set(map(type, values)) <= strs:
-                    values = tuple(
-                        [
-                            v if v.__class__ is str else str(v) if v.__class__ is int else cell(v)
-                            for v in values
-                        ]
-                    )
                 key = (system.get("Channel"), eid, provider, tuple(data), shape)
                 try:
                     group = groups.get(key)
@@ -251,24 +261,26 @@ class Batch:
             for key, members in f.groups.items():
                 self._group(file_id, key, members, shapes, norm, order, base)
             base += len(f.originals)
-        cells: list[Any] = []
-        rows: list[int] = []
-        layouts: list[tuple[tuple[str, ...], int, int, list[tuple[int, dict[str, str], int, int]]]] = []
+        # Columns of big shapes: one pa.array each (type inferred, numbers cast in C++). Columns of
+        # small shapes: converted here and laid one after the other in ONE array, since a pa.array
+        # call costs more than converting a few dozen values.
+        small: list[Any] = []
+        entries: list[_Entry] = []
         for shape in shapes.values():
-            start = len(rows)
-            for col in shape.columns:
-                cells.extend(col)
-            rows.extend(shape.rows)
-            layouts.append((shape.names, start, len(shape.rows), shape.segments))
-        cell_array = pa.array(cells, type=pa.string())
-        row_array = pa.array(rows, type=pa.int64())
-        del cells
+            rows = pa.array(shape.rows, type=pa.int64())
+            if len(shape.rows) >= ARROW_MIN_ROWS:
+                entries.append((shape.names, [string_array(c) for c in shape.columns], rows, shape.segments))
+            else:
+                entries.append((shape.names, len(small), rows, shape.segments))
+                for col in shape.columns:
+                    small.extend(col)
+        shared = pa.array([v if v.__class__ is str else _text(v) for v in small], type=pa.string())
+        del small
         return Payload(
             [(f.path, f.format, len(f.originals), f.bad, f.errors) for f in self.files],
             [f.originals for f in self.files],
-            cell_array,
-            row_array,
-            layouts,
+            shared,
+            entries,
             _normal_table(norm, order, base),
         )
 
@@ -345,14 +357,14 @@ def _first(columns: list[Cells], n: int) -> Cells:
 def _normal_table(norm: dict[str, list[Any]], order: list[int], total: int) -> pa.Table:
     """The normalised columns in batch row order (built in group order, then one ``take``)."""
     arrays: list[pa.Array] = []
-    hashes = pa.array(norm[_HASHES], type=pa.string())
+    hashes = string_array(norm[_HASHES])
     for name in NORM_COLUMNS:
         if name.startswith("file.hash."):  # Sysmon Hashes: SHA1=…,MD5=…,SHA256=…,IMPHASH=…
             algo = name.rsplit(".", 1)[1]
             found = pc.extract_regex(hashes, rf"(?i)(?:^|,)\s*{algo}\s*=\s*(?P<d>[^,]*[^,\s])")
             arrays.append(pc.utf8_lower(pc.struct_field(found, [0])))
             continue
-        arr = pa.array(norm[name], type=pa.string())
+        arr = string_array(norm[name])
         arr = pc.if_else(pc.is_in(arr, value_set=_EMPTY_ARRAY), pa.scalar(None, pa.string()), arr)
         if name == "@timestamp":
             arr = _iso_timestamps(arr)
@@ -401,9 +413,8 @@ class Payload:
 
     files: list[tuple[Path, str, int, int, list[str]]]
     originals: list[list[str]] | pa.Array
-    cells: pa.Array  # every column of every shape, one after the other
-    rows: pa.Array  # the @row values, shape after shape
-    layouts: list[tuple[tuple[str, ...], int, int, list[tuple[int, dict[str, str], int, int]]]]
+    shared: pa.Array  # the columns of the small shapes, one after the other
+    shapes: list[_Entry]  # per shape: names, its arrays or its offset in ``shared``, @row, segments
     normal: pa.Table  # the normalised columns, batch row order
 
     def compact(self) -> Payload:
@@ -416,12 +427,11 @@ class Payload:
     def results(self) -> list[ReadResult]:
         """One ReadResult per file; tables and segments are zero-copy slices of the batch's arrays."""
         segments: list[list[Segment]] = [[] for _ in self.files]
-        offset = 0
-        for names, start, count, members in self.layouts:
-            arrays = [self.cells.slice(offset + i * count, count) for i in range(len(names))]
-            offset += len(names) * count
-            arrays.append(self.rows.slice(start, count))
-            table = pa.Table.from_arrays(arrays, names=[*names, ROW])
+        for names, columns, rows, members in self.shapes:
+            if isinstance(columns, int):
+                count = len(rows)
+                columns = [self.shared.slice(columns + i * count, count) for i in range(len(names))]
+            table = pa.Table.from_arrays([*columns, rows], names=[*names, ROW])
             for file_id, constants, first, size in members:
                 segments[file_id].append(Segment(table.slice(first, size), constants))
         out: list[ReadResult] = []

@@ -1,0 +1,213 @@
+"""Benchmark: reading EVTX for ``aptcatch hunt`` against the bare ``evtx`` parse of the same files.
+
+Measures, on the evtx-attack-samples (1x) and on a temporary folder with those files hard-linked
+until it holds at least ``--events`` events, each in a fresh subprocess (so peak RSS is its own):
+
+* ``bare``: ``PyEvtxParser(path).records_json()`` iterated to the end, default threads;
+* ``old``: the reader as it was before the per-shape segments (a copy is kept below);
+* ``new-1``: :func:`read_evtx_files` in this process; ``new-2``: with two worker processes;
+  ``new-auto``: what ``read_evtx_files`` picks by itself.
+
+    .venv/bin/python benchmarks/hunt_read_evtx.py [--events 500000] [--repeat 3]
+
+Writes benchmarks/results/hunt_read_evtx.json. Times are wall seconds (best of ``--repeat``), ratios
+are against ``bare`` of the same run; peak RSS includes worker processes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+CORPUS = REPO.parent / "shared" / "data" / "evtx-attack-samples"
+OUT = REPO / "benchmarks" / "results" / "hunt_read_evtx.json"
+MODES = ("bare", "old", "new-1", "new-2", "new-auto")
+
+
+def _old_read(path: Path) -> int:
+    """The reader before segments: json.loads, flatten, normalise per record, one wide table."""
+    from evtx import PyEvtxParser
+
+    from aptcatch.hunt.readers.base import build_table, parse_hashes, text
+
+    old_map = (
+        ("@timestamp", ("TimeCreated", "UtcTime", "@timestamp", "EventTime")),
+        ("host.name", ("Computer", "Hostname", "host")),
+        ("event.code", ("EventID",)),
+        ("event.dataset", ("Channel",)),
+        ("process.executable", ("Image", "NewProcessName", "Application")),
+        ("process.command_line", ("CommandLine", "ProcessCommandLine")),
+        ("process.parent.executable", ("ParentImage", "ParentProcessName")),
+        ("file.path", ("TargetFilename", "ImageLoaded", "TargetObject")),
+        ("dns.question.name", ("QueryName",)),
+        ("destination.domain", ("DestinationHostname",)),
+        ("destination.ip", ("DestinationIp", "DestAddress")),
+        ("destination.port", ("DestinationPort", "DestPort")),
+        ("source.ip", ("SourceIp", "IpAddress", "SourceAddress")),
+        ("source.port", ("SourcePort",)),
+        ("user.name", ("User", "TargetUserName", "SubjectUserName")),
+    )
+
+    def attrs(value: Any, prefix: str, out: dict[str, Any]) -> None:
+        if isinstance(value, dict):
+            a = value.get("#attributes")
+            if isinstance(a, dict):
+                for k, v in a.items():
+                    out[f"{prefix}_{k}" if prefix != "TimeCreated" or k != "SystemTime" else prefix] = v
+            if "#text" in value:
+                out[prefix] = value["#text"]
+            for k, v in value.items():
+                if k not in ("#attributes", "#text"):
+                    attrs(v, f"{prefix}_{k}", out)
+        else:
+            out[prefix] = value
+
+    rows: list[dict[str, str | None]] = []
+    records: Any = PyEvtxParser(str(path)).records_json()
+    for record in records:
+        event = json.loads(record["data"])["Event"]
+        flat: dict[str, Any] = {}
+        for k, v in event["System"].items():
+            attrs(v, k, flat)
+        data = event.get("EventData")
+        if isinstance(data, dict):
+            for k, v in data.items():
+                if k != "#attributes":
+                    attrs(v, k, flat)
+        row: dict[str, str | None] = {k: text(v) for k, v in flat.items() if not k.startswith("@")}
+        for column, sources in old_map:
+            for s in sources:
+                if (v := text(flat.get(s))) is not None:
+                    row[column] = v
+                    break
+        row.update(parse_hashes(row.get("Hashes") or row.get("Hash")))
+        row["event.original"] = record["data"]
+        rows.append(row)
+    return int(build_table(rows).num_rows)
+
+
+def measure(mode: str, paths: list[Path]) -> dict[str, Any]:
+    """One measurement in this process (called in a fresh subprocess)."""
+    from evtx import PyEvtxParser
+
+    from aptcatch.hunt.readers.evtx import read_evtx_files
+
+    keep: list[Any] = []  # results stay alive, as in a hunt, so RSS counts them
+    usage0 = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu0 = sum(u.ru_utime + u.ru_stime for u in usage0)
+    start = time.perf_counter()
+    events = 0
+    if mode == "bare":
+        for p in paths:
+            for _ in PyEvtxParser(str(p)).records_json():
+                events += 1
+    elif mode == "old":
+        for p in paths:
+            events += _old_read(p)
+    else:
+        workers = {"new-1": 1, "new-2": 2, "new-auto": None}[mode]
+        for r in read_evtx_files(paths, workers=workers):
+            events += r.rows
+            keep.append(r)
+    seconds = time.perf_counter() - start
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    cpu = sum(u.ru_utime + u.ru_stime for u in usage) - cpu0
+    rss = max(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
+    )
+    segments = sum(len(r.segments or ()) for r in keep)
+    return {
+        "seconds": round(seconds, 4),
+        "cpu_seconds": round(cpu, 4),
+        "events": events,
+        "peak_rss_mib": rss // 1024,
+        "segments": segments,
+    }
+
+
+def _run(mode: str, listing: Path) -> dict[str, Any]:
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", mode, "--list", str(listing)]
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
+    return dict(json.loads(out.splitlines()[-1]))
+
+
+def _scenario(name: str, paths: list[Path], repeat: int, modes: tuple[str, ...]) -> dict[str, Any]:
+    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
+        fh.write("\n".join(str(p) for p in paths))
+        listing = Path(fh.name)
+    try:
+        runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
+        for i in range(repeat):
+            for mode in modes:
+                if mode == "old" and i > 0 and name != "1x":
+                    continue  # the old reader is slow and steady at scale: once is enough
+                runs[mode].append(_run(mode, listing))
+                print(name, mode, runs[mode][-1], file=sys.stderr)
+    finally:
+        listing.unlink()
+    best = {m: min(r, key=lambda x: x["seconds"]) for m, r in runs.items() if r}
+    bare = best["bare"]["seconds"]
+    out: dict[str, Any] = {"files": len(paths), "events": best["bare"]["events"], "modes": {}}
+    for m, b in best.items():
+        out["modes"][m] = {
+            **b,
+            "all_seconds": [x["seconds"] for x in runs[m]],
+            "events_per_s": round(b["events"] / b["seconds"]),
+            "ratio_to_bare": round(b["seconds"] / bare, 2),
+        }
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--events", type=int, default=500_000, help="events in the replicated folder (at least)")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--measure", choices=MODES, help=argparse.SUPPRESS)
+    ap.add_argument("--list", type=Path, help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.measure:
+        paths = [Path(p) for p in args.list.read_text().splitlines() if p]
+        print(json.dumps(measure(args.measure, paths)))
+        return
+    files = sorted(CORPUS.rglob("*.evtx"))
+    if not files:
+        sys.exit(f"no EVTX files under {CORPUS}")
+    result: dict[str, Any] = {
+        "date": datetime.now(UTC).date().isoformat(),
+        "machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
+        "command": "benchmarks/hunt_read_evtx.py " + " ".join(sys.argv[1:]),
+    }
+    result["1x"] = _scenario("1x", files, args.repeat, MODES)
+    copies = -(-args.events // result["1x"]["events"])
+    with tempfile.TemporaryDirectory(prefix="evtx-bench-") as tmp:
+        paths = []
+        for c in range(copies):
+            folder = Path(tmp) / f"copy{c:03d}"
+            folder.mkdir()
+            for i, f in enumerate(files):
+                target = folder / f"{i:04d}.evtx"
+                try:
+                    os.link(f, target)
+                except OSError:
+                    target.write_bytes(f.read_bytes())
+                paths.append(target)
+        result[f"{copies}x"] = _scenario(f"{copies}x", paths, args.repeat, MODES)
+    result["machine"]["load_avg_at_end"] = os.getloadavg()
+    OUT.parent.mkdir(parents=True, exist_ok=True)
+    OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
