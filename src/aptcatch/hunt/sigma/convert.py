@@ -1,0 +1,143 @@
+"""Rule files → :class:`~aptcatch.hunt.sigma.rules.RuleSet` with pySigma (parsing, pipelines, references)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aptcatch.hunt.sigma import ir
+from aptcatch.hunt.sigma.compile import Unsupported, convert
+from aptcatch.hunt.sigma.rules import CompiledRule, Correlation, Failure, RuleSet
+
+MAX_RULE_FILE = 1 << 20  # a Sigma rule is a few KiB; anything this large is not one
+
+
+def _pipeline(name: str) -> Any:
+    if name == "none":
+        return None
+    if name != "windows":
+        raise ValueError(f"unknown Sigma pipeline {name!r} (windows, none)")
+    from sigma.pipelines.sysmon import sysmon_pipeline  # type: ignore[attr-defined]
+    from sigma.pipelines.windows import windows_logsource_pipeline  # type: ignore[attr-defined]
+
+    return sysmon_pipeline() + windows_logsource_pipeline()
+
+
+def _ident(rule: Any) -> str:
+    return str(rule.id) if rule.id is not None else str(rule.title or rule.name or "?")
+
+
+def _meta(rule: Any) -> dict[str, Any]:
+    return {
+        "id": _ident(rule),
+        "title": str(rule.title or ""),
+        "level": rule.level.name.lower() if rule.level is not None else "unknown",
+        "tags": tuple(f"{t.namespace}.{t.name}" for t in rule.tags),
+    }
+
+
+def _compile(rule: Any, pipeline: Any, path: str) -> CompiledRule:
+    ls = rule.logsource
+    logsource = {k: v for k in ("product", "category", "service") if (v := getattr(ls, k, None))}
+    if pipeline is not None:
+        pipeline.apply(rule)
+    conditions = rule.detection.parsed_condition
+    expr = ir.or_([convert(c.parsed) for c in conditions])
+    return CompiledRule(
+        **_meta(rule),
+        status=rule.status.name.lower() if rule.status is not None else "unknown",
+        path=path,
+        logsource=logsource,
+        expr=expr,
+        name=rule.name,
+    )
+
+
+def _correlation(rule: Any, path: str) -> Correlation:
+    ctype = str(rule.type.name).lower()
+    if ctype not in ("event_count", "value_count", "temporal"):
+        raise Unsupported(f"correlation type {ctype}")
+    cond = rule.condition
+    if not hasattr(cond, "op"):
+        raise Unsupported("extended correlation condition")
+    refs = tuple(_ident(r.rule) for r in rule.rules or ())
+    fieldref = cond.fieldref
+    if isinstance(fieldref, list):
+        if len(fieldref) != 1:
+            raise Unsupported("value_count over several fields")
+        fieldref = fieldref[0]
+    if ctype == "value_count" and not fieldref:
+        raise Unsupported("value_count without a field")
+    return Correlation(
+        **_meta(rule),
+        path=path,
+        type=ctype,
+        rules=refs,
+        group_by=tuple(rule.group_by or ()),
+        timespan=int(rule.timespan.seconds),
+        op=cond.op.name.lower(),
+        count=int(cond.count),
+        field=fieldref or None,
+    )
+
+
+def convert_files(files: Sequence[Path], pipeline_name: str) -> RuleSet:
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.exceptions import SigmaError
+
+    pipeline = _pipeline(pipeline_name)
+    rs = RuleSet(files=len(files))
+    loaded: list[tuple[Any, str]] = []
+    for f in files:
+        try:
+            if f.stat().st_size > MAX_RULE_FILE:
+                raise ValueError(f"larger than {MAX_RULE_FILE} bytes")
+            text = f.read_text(encoding="utf-8")
+            coll = SigmaCollection.from_yaml(text, collect_errors=True)
+        except (OSError, UnicodeDecodeError, ValueError, SigmaError) as exc:
+            rs.failures.append(Failure(str(f), "", f"{type(exc).__name__}: {exc}"))
+            continue
+        except Exception as exc:
+            rs.failures.append(Failure(str(f), "", f"{type(exc).__name__}: {exc}"))
+            continue
+        for rule in coll.rules:
+            if rule.errors:
+                reason = "; ".join(str(e) for e in rule.errors)
+                rs.failures.append(Failure(str(f), _ident(rule), reason))
+            else:
+                loaded.append((rule, str(f)))
+    collection = SigmaCollection([r for r, _ in loaded])
+    try:
+        collection.resolve_rule_references()
+    except SigmaError as exc:
+        rs.failures.append(Failure("", "", f"rule references: {exc}"))
+    silenced: set[str] = set()
+    for rule, path in loaded:
+        if not isinstance(rule, SigmaCorrelationRule):
+            continue
+        try:
+            corr = _correlation(rule, path)
+        except (Unsupported, SigmaError, AttributeError) as exc:
+            rs.failures.append(Failure(path, _ident(rule), str(exc)))
+            continue
+        rs.correlations.append(corr)
+        if not rule.generate:
+            silenced.update(corr.rules)
+    for rule, path in loaded:
+        if isinstance(rule, SigmaCorrelationRule):
+            continue
+        try:
+            compiled = _compile(rule, pipeline, path)
+        except (Unsupported, SigmaError) as exc:
+            rs.failures.append(Failure(path, _ident(rule), str(exc)))
+            continue
+        except Exception as exc:
+            rs.failures.append(Failure(path, _ident(rule), f"{type(exc).__name__}: {exc}"))
+            continue
+        if compiled.id in silenced:
+            compiled = dataclasses.replace(compiled, generate=False)
+        rs.rules.append(compiled)
+    return rs

@@ -1,0 +1,233 @@
+"""The engine-neutral expression a Sigma rule compiles to, and its specialisation to one segment.
+
+pySigma parses the rule, applies the modifiers and the processing pipelines; :mod:`.compile` turns its
+condition tree into these small frozen nodes. Every engine (DuckDB, Spark) renders the same nodes, so
+the semantics live here once:
+
+* a field that is missing from an event (or from a whole segment) is *null*; every comparison on a
+  null is false, and ``not`` of a comparison on a null is true (Sigma's meaning, not SQL's three-valued
+  logic, which would drop the event);
+* string matching is case-insensitive unless the value was marked ``|cased``; values are compared as text.
+
+:func:`specialise` folds in the constants of a segment (``Channel``, ``EventID`` …) and the fields it
+lacks, so a rule whose log-source conditions contradict a segment disappears before any engine runs it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+StrOp = Literal["eq", "contains", "startswith", "endswith", "like"]
+NumOp = Literal["lt", "lte", "gt", "gte"]
+
+
+@dataclass(frozen=True)
+class Const:
+    value: bool
+
+
+@dataclass(frozen=True)
+class Match:
+    """``field`` compared with a text value. ``like`` values use ``*``/``?`` wildcards, ``\\`` escapes."""
+
+    field: str
+    op: StrOp
+    value: str
+    cased: bool = False
+
+
+@dataclass(frozen=True)
+class Regex:
+    field: str
+    pattern: str  # flags already inlined as (?i) / (?s) / (?m)
+
+
+@dataclass(frozen=True)
+class NumCmp:
+    field: str
+    op: NumOp
+    number: float
+
+
+@dataclass(frozen=True)
+class Exists:
+    field: str
+
+
+@dataclass(frozen=True)
+class IsNull:
+    """Sigma's ``field: null``: the field is missing or empty."""
+
+    field: str
+
+
+@dataclass(frozen=True)
+class FieldEq:
+    """``|fieldref``: two fields of the event are equal (case-insensitive)."""
+
+    field: str
+    other: str
+
+
+@dataclass(frozen=True)
+class Keyword:
+    """A field-less value: matches when any field of the event contains it (wildcards allowed)."""
+
+    value: str
+    cased: bool = False
+
+
+@dataclass(frozen=True)
+class Not:
+    item: Expr
+
+
+@dataclass(frozen=True)
+class And:
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True)
+class Or:
+    items: tuple[Expr, ...]
+
+
+Leaf = Match | Regex | NumCmp | Exists | IsNull | FieldEq | Keyword
+Expr = Const | Leaf | Not | And | Or
+
+TRUE = Const(True)
+FALSE = Const(False)
+
+
+def and_(items: list[Expr]) -> Expr:
+    """A conjunction with constants folded and nested conjunctions flattened."""
+    out: list[Expr] = []
+    for item in items:
+        if item == FALSE:
+            return FALSE
+        if item == TRUE:
+            continue
+        out.extend(item.items if isinstance(item, And) else (item,))
+    return TRUE if not out else out[0] if len(out) == 1 else And(tuple(out))
+
+
+def or_(items: list[Expr]) -> Expr:
+    out: list[Expr] = []
+    for item in items:
+        if item == TRUE:
+            return TRUE
+        if item == FALSE:
+            continue
+        out.extend(item.items if isinstance(item, Or) else (item,))
+    return FALSE if not out else out[0] if len(out) == 1 else Or(tuple(out))
+
+
+def not_(item: Expr) -> Expr:
+    if isinstance(item, Const):
+        return Const(not item.value)
+    if isinstance(item, Not):
+        return item.item
+    return Not(item)
+
+
+def fields(expr: Expr) -> Iterator[str]:
+    """Every field name the expression reads (keywords read none by name)."""
+    if isinstance(expr, And | Or):
+        for item in expr.items:
+            yield from fields(item)
+    elif isinstance(expr, Not):
+        yield from fields(expr.item)
+    elif isinstance(expr, FieldEq):
+        yield expr.field
+        yield expr.other
+    elif isinstance(expr, Match | Regex | NumCmp | Exists | IsNull):
+        yield expr.field
+
+
+def has_keywords(expr: Expr) -> bool:
+    if isinstance(expr, Keyword):
+        return True
+    if isinstance(expr, And | Or):
+        return any(has_keywords(i) for i in expr.items)
+    return isinstance(expr, Not) and has_keywords(expr.item)
+
+
+def _wild_match(pattern: str, text: str) -> bool:
+    """Sigma wildcard match in Python (used only to fold constants, never per event)."""
+    import re
+
+    out, i = [], 0
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*?\\":
+            out.append(re.escape(pattern[i + 1]))
+            i += 2
+            continue
+        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
+        i += 1
+    return re.fullmatch("".join(out), text, re.DOTALL) is not None
+
+
+def evaluate_leaf(leaf: Leaf, value: str | None) -> bool:
+    """A leaf against one known value (constants folding; ``None`` is a missing field)."""
+    import re
+
+    if isinstance(leaf, Exists):
+        return value is not None
+    if isinstance(leaf, IsNull):
+        return value is None or value == ""
+    if value is None:
+        return False
+    if isinstance(leaf, Match):
+        v, x = (leaf.value, value) if leaf.cased else (leaf.value.lower(), value.lower())
+        if leaf.op == "eq":
+            return x == v
+        if leaf.op == "contains":
+            return v in x
+        if leaf.op == "startswith":
+            return x.startswith(v)
+        if leaf.op == "endswith":
+            return x.endswith(v)
+        return _wild_match(v, x)
+    if isinstance(leaf, Regex):
+        return re.search(leaf.pattern, value) is not None
+    if isinstance(leaf, NumCmp):
+        try:
+            n = float(value)
+        except ValueError:
+            return False
+        return {"lt": n < leaf.number, "lte": n <= leaf.number, "gt": n > leaf.number}.get(
+            leaf.op, n >= leaf.number
+        )
+    raise TypeError(f"cannot fold {leaf!r}")
+
+
+def specialise(expr: Expr, constants: Mapping[str, str], present: frozenset[str] | set[str]) -> Expr:
+    """Fold a segment's constants and missing fields into the expression.
+
+    ``present`` are the fields the segment has as columns; a field neither there nor in ``constants``
+    is null for every event of the segment.
+    """
+    if isinstance(expr, Const | Keyword):
+        return expr
+    if isinstance(expr, And):
+        return and_([specialise(i, constants, present) for i in expr.items])
+    if isinstance(expr, Or):
+        return or_([specialise(i, constants, present) for i in expr.items])
+    if isinstance(expr, Not):
+        return not_(specialise(expr.item, constants, present))
+    if isinstance(expr, FieldEq):
+        known = [f for f in (expr.field, expr.other) if f in constants]
+        missing = [f for f in (expr.field, expr.other) if f not in constants and f not in present]
+        if missing:
+            return FALSE
+        if len(known) == 2:
+            return Const(constants[expr.field].lower() == constants[expr.other].lower())
+        return expr
+    if expr.field in constants:
+        return Const(evaluate_leaf(expr, constants[expr.field]))
+    if expr.field not in present:
+        return Const(evaluate_leaf(expr, None))
+    return expr

@@ -1,0 +1,113 @@
+"""Which rules run on a segment, as what expression, and which fields they miss there (engine-neutral).
+
+A segment is described by its constants and its columns; segments of the same shape (the same channel
+and event id in many files) share one plan. Rules whose top-level conditions on the constant fields
+(``Channel``, ``EventID`` … added by the pipelines) contradict a segment are dropped by a dictionary
+check before any expression is specialised.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from aptcatch.hunt.sigma import ir
+from aptcatch.hunt.sigma.rules import CompiledRule
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    run: tuple[tuple[int, ir.Expr], ...]  # (rule index, specialised expression) to evaluate per event
+    every_row: tuple[int, ...]  # rules true for every event of the segment
+    missing: Mapping[int, frozenset[str]]  # rule index -> fields it reads that the segment lacks
+
+
+def _requirements(expr: ir.Expr) -> dict[str, frozenset[str]]:
+    """Top-level conjunct equality conditions: field -> allowed lower-cased values."""
+    items = expr.items if isinstance(expr, ir.And) else (expr,)
+    req: dict[str, frozenset[str]] = {}
+    for item in items:
+        if isinstance(item, ir.Match) and item.op == "eq" and not item.cased:
+            req[item.field] = frozenset((item.value.lower(),))
+        elif isinstance(item, ir.Or) and all(
+            isinstance(i, ir.Match) and i.op == "eq" and not i.cased for i in item.items
+        ):
+            names = {i.field for i in item.items if isinstance(i, ir.Match)}
+            if len(names) == 1:
+                req[names.pop()] = frozenset(i.value.lower() for i in item.items if isinstance(i, ir.Match))
+    return req
+
+
+def _conjuncts(expr: ir.Expr) -> list[tuple[ir.Expr, frozenset[str]]]:
+    """Top-level conjuncts with the fields each reads (only those touching a constant are re-folded)."""
+    items = expr.items if isinstance(expr, ir.And) else (expr,)
+    return [(e, frozenset(ir.fields(e)) | ({"#keyword"} if ir.has_keywords(e) else set())) for e in items]
+
+
+@dataclass
+class Planner:
+    """Plans for a rule list, memoised per segment shape."""
+
+    rules: Sequence[CompiledRule]
+    _reqs: list[dict[str, frozenset[str]]] = field(default_factory=list)
+    _fields: list[frozenset[str]] = field(default_factory=list)
+    _items: list[list[tuple[ir.Expr, frozenset[str]]]] = field(default_factory=list)
+    _memo: dict[tuple[tuple[tuple[str, str], ...], frozenset[str]], SegmentPlan] = field(default_factory=dict)
+
+    _index: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    _free: list[int] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._reqs = [_requirements(r.expr) for r in self.rules]
+        self._fields = [frozenset(ir.fields(r.expr)) for r in self.rules]
+        self._items = [_conjuncts(r.expr) for r in self.rules]
+        # Each rule indexed under one of its required fields (the one with the fewest allowed values),
+        # so a segment only looks at the rules its constants can satisfy.
+        for i, req in enumerate(self._reqs):
+            if not req:
+                self._free.append(i)
+                continue
+            name = min(req, key=lambda f: (len(req[f]), f != "EventID"))
+            by_value = self._index.setdefault(name, {})
+            for value in req[name]:
+                by_value.setdefault(value, []).append(i)
+
+    def _candidates(self, lowered: Mapping[str, str]) -> list[int]:
+        out = list(self._free)
+        for name, by_value in self._index.items():
+            if name in lowered:
+                out += by_value.get(lowered[name], ())
+            else:  # the segment has no constant for it: every rule indexed there may apply
+                for rules in by_value.values():
+                    out += rules
+        return sorted(set(out))
+
+    def plan(self, constants: Mapping[str, str], present: frozenset[str]) -> SegmentPlan:
+        key = (tuple(sorted(constants.items())), present)
+        if (hit := self._memo.get(key)) is not None:
+            return hit
+        lowered = {k: v.lower() for k, v in constants.items()}
+        run: list[tuple[int, ir.Expr]] = []
+        every: list[int] = []
+        missing: dict[int, frozenset[str]] = {}
+        for i in self._candidates(lowered):
+            rule, req = self.rules[i], self._reqs[i]
+            if any(f in lowered and lowered[f] not in allowed for f, allowed in req.items()):
+                continue
+            absent = self._fields[i] - present - constants.keys()
+            if absent and not req and ir.specialise(rule.expr, constants, present | absent) == ir.FALSE:
+                continue  # the rule does not apply to this kind of event at all
+            # (a rule with top-level log-source conditions applies when they hold, checked above)
+            if absent:
+                missing[i] = frozenset(absent)
+            touched = constants.keys() | absent
+            expr = ir.and_(
+                [ir.specialise(e, constants, present) if f & touched else e for e, f in self._items[i]]
+            )
+            if expr == ir.TRUE:
+                every.append(i)
+            elif expr != ir.FALSE:
+                run.append((i, expr))
+        plan = SegmentPlan(tuple(run), tuple(every), missing)
+        self._memo[key] = plan
+        return plan
