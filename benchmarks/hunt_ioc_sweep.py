@@ -283,7 +283,8 @@ def bare_scans(squid: Path, dns: Path) -> dict[str, float]:
     ).fetchall()
     pred = " + ".join(f'strlen("{c[0]}")' for c in cols)
     con.execute(
-        f"SELECT count(*) FROM read_csv('{squid}', delim=' ', header=false, all_varchar=true) WHERE {pred} > 0"
+        f"SELECT count(*) FROM read_csv('{squid}', delim=' ', header=false, all_varchar=true)"
+        f" WHERE {pred} > 0"
     ).fetchone()
     cols = con.execute(f"DESCRIBE SELECT * FROM read_json_auto('{dns}')").fetchall()
     pred = " OR ".join(f'"{c[0]}" IS NOT NULL' for c in cols)
@@ -333,12 +334,14 @@ def run_size(
         files = [squid, dns]
         scans = bare_scans(squid, dns)
         print(
-            f"(b) duckdb lines scan {scans['duckdb_lines']:.2f} s, parsed bare scan {scans['duckdb_bare']:.2f} s"
+            f"(b) duckdb lines scan {scans['duckdb_lines']:.2f} s,"
+            f" parsed bare scan {scans['duckdb_bare']:.2f} s"
         )
         t_grep, grep_counts = (None, None) if args.no_grep else grep_time(iocs, files)
         if t_grep is not None:
             print(
-                f"(c) grep -F -c -f iocs.txt: {t_grep:.2f} s, matching lines {grep_counts} (substring matches)"
+                f"(c) grep -F -c -f iocs.txt: {t_grep:.2f} s,"
+                f" matching lines {grep_counts} (substring matches)"
             )
 
         rss0 = _rss_mib()
@@ -383,7 +386,8 @@ def run_size(
                 print(f"{name:44} {t:8.2f} {rows / t:12,.0f} {t / bare:12.2f}")
         print(
             f"originals of {len(wanted)} alerted rows read back: {t_orig:.2f} s; peak RSS {peak:,.0f} MiB"
-            f" (read + sweep added {peak - rss0:,.0f} MiB = {(peak - rss0) / (rows / 1e6):,.0f} MiB per M rows);"
+            f" (read + sweep added {peak - rss0:,.0f} MiB ="
+            f" {(peak - rss0) / (rows / 1e6):,.0f} MiB per M rows);"
             f" target within 2x of the bare scan: {'met' if t_apt <= 2 * bare else 'NOT met'}"
             f" ({t_apt / bare:.2f}x)"
         )

@@ -188,16 +188,20 @@ CREATE OR REPLACE TABLE ind_plen AS SELECT DISTINCT plen FROM ind_ip;
 """
 
 # Matched distinct values (``observed``) per kind, from ``domain_obs``, ``ip_obs``, ``url_obs``, ``hash_obs``.
+# observed URLs whose host is the host of some indicator URL (the only ones that can match)
+_URL_CANDIDATES = """(SELECT observed FROM (
+    SELECT observed, split_part(lower(url_hostport(observed)), '@', -1) AS h FROM url_obs)
+  WHERE host_only(h) IN (SELECT host FROM ind_url_host))"""
+
 _HITS = (
     """CREATE OR REPLACE TEMP TABLE hits (observed VARCHAR, kind VARCHAR, ind_id BIGINT, m VARCHAR)""",
     """
 INSERT INTO hits
-WITH dom AS (
-  SELECT observed, v, string_split(v, '.') AS labels FROM (
-    SELECT observed, lower(rtrim(observed, '.')) AS v FROM domain_obs)
+WITH low AS (
+  SELECT observed, lower(rtrim(observed, '.')) AS v FROM domain_obs
 ), cand AS (
-  SELECT observed, v, labels FROM dom
-  WHERE array_to_string(labels[-2:], '.') IN (SELECT l2 FROM ind_l2)
+  SELECT observed, v, string_split(v, '.') AS labels FROM low
+  WHERE split_part(v, '.', -2) || '.' || split_part(v, '.', -1) IN (SELECT l2 FROM ind_l2)
 ), suffixes AS (
   SELECT observed, v, array_to_string(labels[i:], '.') AS suffix FROM (
     SELECT observed, v, labels, unnest(range(1, len(labels))) AS i FROM cand)
@@ -214,8 +218,7 @@ FROM keyed k JOIN ind_ip i ON i.plen = k.plen AND i.net = k.net""",
 INSERT INTO hits
 WITH urls AS (
   SELECT observed, norm_url_parts(scheme, hp, rest) AS key
-  FROM {_url_parts("url_obs", "observed")}
-  WHERE host_only(split_part(hp, '@', -1)) IN (SELECT host FROM ind_url_host)
+  FROM {_url_parts(_URL_CANDIDATES, "observed")}
 )
 SELECT u.observed, 'url', i.ind_id, 'exact' FROM urls u JOIN ind_url i ON i.key = u.key""",
     """
@@ -241,6 +244,7 @@ class Sweeper:
         """Every (row, field, indicator) match, ordered by file, row, field."""
         con = self.con
         columns: dict[str, list[tuple[str, str]]] = {kind: [] for kind in OBSERVED}
+        distinct: dict[str, list[tuple[str, str]]] = {kind: [] for kind in OBSERVED}  # shared ones once
         names = []
         for file_id, r in enumerate(results):
             if r.rows == 0:
@@ -255,12 +259,17 @@ class Sweeper:
             names.append(name)
             for kind, fields in OBSERVED.items():
                 columns[kind] += [(name, f) for f in fields if f in present]
+                seen: list[pa.ChunkedArray] = []
+                for f in fields:
+                    if f in present and not any(_same(r.table.column(f), c) for c in seen):
+                        seen.append(r.table.column(f))
+                        distinct[kind].append((name, f))
         try:
             if not names or len(self.indicators) == 0:
                 return []
             for kind in OBSERVED:
                 parts = [
-                    f'SELECT "{f}" AS observed FROM {n} WHERE "{f}" IS NOT NULL' for n, f in columns[kind]
+                    f'SELECT "{f}" AS observed FROM {n} WHERE "{f}" IS NOT NULL' for n, f in distinct[kind]
                 ]
                 parts = parts or ["SELECT NULL::VARCHAR AS observed WHERE false"]
                 con.execute(
@@ -290,6 +299,22 @@ class Sweeper:
         finally:
             for name in names:
                 con.unregister(name)
+
+
+def _same(a: pa.ChunkedArray, b: pa.ChunkedArray) -> bool:
+    """True when two columns are the same memory (a reader shares one column under two names)."""
+    if a.num_chunks != b.num_chunks or len(a) != len(b):
+        return False
+    for x, y in zip(a.chunks, b.chunks, strict=True):
+        bx, by = x.buffers(), y.buffers()
+        if x.offset != y.offset or len(bx) != len(by):
+            return False
+        if any(
+            (p is None) != (q is None) or (p is not None and q is not None and p.address != q.address)
+            for p, q in zip(bx, by, strict=True)
+        ):
+            return False
+    return True
 
 
 def sweep(results: Sequence[ReadResult], indicators: IndicatorSet, con: Any = None) -> list[Match]:
