@@ -1,4 +1,8 @@
-"""``aptcatch hunt LOGS...``: read logs, sweep them for known indicators, report alerts and evidence.
+"""``aptcatch hunt LOGS...``: read logs, sweep them for known indicators and run Sigma rules, report
+alerts, a summary and the evidence for attribution.
+
+Without ``--sigma`` the project's own lure-delivery-chain rules run (``aptcatch rules path``);
+``--sigma DIR`` (repeatable) runs those rule sets instead, ``--no-sigma`` none.
 
 Exit codes: 0 no alert, 1 alerts, 3 an input could not be read at all (missing, unknown format,
 unreadable), 64 usage error. Bad lines inside a file are counted in the summary, not an exit code.
@@ -68,6 +72,22 @@ def _expand(paths: tuple[Path, ...]) -> tuple[list[Path], list[str]]:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write the evidence document of the hits here.",
 )
+@click.option(
+    "--sigma",
+    "sigma_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
+    help="Sigma rules (folder or file, repeatable), e.g. a SigmaHQ checkout; default: aptcatch's own set.",
+)
+@click.option("--no-sigma", is_flag=True, help="Only the IOC sweep, no Sigma rules.")
+@click.option(
+    "--sigma-pipeline",
+    type=click.Choice(["windows", "none"]),
+    default="windows",
+    show_default=True,
+    help="pySigma pipelines for field names: sysmon + windows-logsources, or the rules' fields as written.",
+)
+@click.option("--attribute", "do_attribute", is_flag=True, help="Attribute the hits' evidence in one go.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Knowledge store file.")
 def hunt(
     logs: tuple[Path, ...],
@@ -79,6 +99,10 @@ def hunt(
     output: Path | None,
     summary_path: Path | None,
     evidence_path: Path | None,
+    sigma_paths: tuple[Path, ...],
+    no_sigma: bool,
+    sigma_pipeline: str,
+    do_attribute: bool,
     db: Path | None,
 ) -> None:
     """Sweep LOGS (files or folders: EVTX, Sysmon JSON, Zeek, Squid, CSV/JSON) for known indicators."""
@@ -98,6 +122,10 @@ def hunt(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     results = [read_log(f, None if fmt == "auto" else fmt, fields) for f in files]
+    sigma_doc: dict[str, Any] | None = None
+    sigma_alerts: list[dict[str, Any]] = []
+    if not no_sigma:
+        sigma_doc, sigma_alerts = _run_sigma(list(sigma_paths), sigma_pipeline, results)
     store: Any = None
     if not no_knowledge:
         from aptcatch.knowledge import open_store
@@ -110,22 +138,69 @@ def hunt(
     finally:
         if store is not None:
             store.close()
-    alert_docs = out.alerts(matches, results, context)
-    doc = out.summary(alert_docs, results, indicators)
+    ioc_alerts = out.alerts(matches, results, context)
+    doc = out.summary(ioc_alerts, results, indicators)
     doc["missing"] = missing
+    doc["sigma"] = sigma_doc
+    alert_docs = ioc_alerts + sigma_alerts
+    doc["alerts"] = len(alert_docs)
     lines = "".join(json.dumps(a, ensure_ascii=False) + "\n" for a in alert_docs)
     if output is not None:
         output.write_text(lines, encoding="utf-8")
     if summary_path is not None:
         summary_path.write_text(json.dumps(doc, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    ev = out.evidence(ioc_alerts)
+    if sigma_alerts:
+        from aptcatch.hunt.sigma.report import techniques
+
+        ev = ev.model_copy(update={"techniques": tuple(techniques(sigma_alerts))})
     if evidence_path is not None:
-        ev = out.evidence(alert_docs)
         evidence_path.write_text(
             ev.model_dump_json(by_alias=True, indent=2, exclude_none=True) + "\n", encoding="utf-8"
         )
+    console = Console(stderr=as_json)
     if as_json:
         sys.stdout.write(lines)
     else:
-        out.render(doc, Console())
+        out.render({**doc, "alerts": len(ioc_alerts)}, console)
+        if sigma_doc is not None:
+            from aptcatch.hunt.sigma.report import render as render_sigma
+
+            render_sigma(sigma_doc, console)
+    if do_attribute and alert_docs:
+        _attribute(ev, db, console)
     unreadable = bool(missing) or any(r.rows == 0 and r.errors for r in results)
     sys.exit(3 if unreadable else 1 if alert_docs else 0)
+
+
+def _run_sigma(
+    paths: list[Path], pipeline: str, results: list[Any]
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    from aptcatch.hunt.sigma import report
+    from aptcatch.hunt.sigma.correlate import correlate
+    from aptcatch.hunt.sigma.rules import load_rules
+    from aptcatch.hunt.sigma.vector import VectorSigma
+    from aptcatch.rules.sigma_store import bundled_rules_dir
+
+    try:
+        ruleset = load_rules(paths or [bundled_rules_dir()], pipeline=pipeline)
+    except FileNotFoundError as exc:
+        raise click.UsageError(str(exc)) from exc
+    run = VectorSigma(ruleset.rules).run(results)
+    corr = correlate(ruleset.correlations, ruleset.rules, run.hits, results)
+    alerts = report.alerts(ruleset, run, corr, results)
+    return report.summary(ruleset, run, alerts), alerts
+
+
+def _attribute(evidence: Any, db: Path | None, console: Any) -> None:
+    """Rank the groups behind the hits (the same engine and view as ``aptcatch attribute``)."""
+    from aptcatch.attribution.cli import AttributionOptions, run_attribution
+    from aptcatch.attribution.render import render_attribution
+    from aptcatch.knowledge import open_store
+
+    store = open_store(db)
+    try:
+        result = run_attribution(evidence, store, AttributionOptions(db=db))
+    finally:
+        store.close()
+    render_attribution(result, console, title="Attribution of the hunt's hits")

@@ -60,9 +60,13 @@ def _correlation(rule: Any, path: str) -> Correlation:
     if ctype not in ("event_count", "value_count", "temporal"):
         raise Unsupported(f"correlation type {ctype}")
     cond = rule.condition
+    refs = tuple(_ident(r.rule) for r in rule.rules or ())
+    if ctype == "temporal" and not hasattr(cond, "op"):  # temporal: all referenced rules, any count
+        cond = type(
+            "_All", (), {"op": type("_Op", (), {"name": "gte"}), "count": len(refs), "fieldref": None}
+        )
     if not hasattr(cond, "op"):
         raise Unsupported("extended correlation condition")
-    refs = tuple(_ident(r.rule) for r in rule.rules or ())
     fieldref = cond.fieldref
     if isinstance(fieldref, list):
         if len(fieldref) != 1:
