@@ -6,9 +6,11 @@ campaign used; before scoring, everything that came from the campaign leaves the
 * every statement about or through the campaign (its ``uses`` and ``attributed-to`` relationships,
   its dates, the indicators feeds tie to it) — ``Filters.drop_entities``;
 * every other relationship whose citations are *only* the campaign's reports — the citation names
-  (ATT&CK ``external_references[].source_name``) of all the campaign's relationships are struck
-  (``Filters.drop_citations``), and a relationship with no citation left goes. This rule is applied
-  to every relationship (group, software and campaign ones), a superset of "group relationships";
+  (ATT&CK ``external_references[].source_name``) of all the campaign's relationships, and the report
+  URLs any source cites for the campaign, are struck (``Filters.drop_citations``): a relationship
+  with no citation left goes. This rule is applied to every claim of every source (ATT&CK group,
+  software and campaign relationships; a galaxy ``used-by`` or group fact whose reference is one of
+  those URLs), a superset of "group relationships";
 * and, by the profiles' copy rule, uncited restatements of the facts so removed (Tidal's
   MITRE-sourced clusters restate ATT&CK's ``uses`` relationships without references).
 
@@ -22,7 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aptcatch.attribution.knowledge_facts import CampaignInfo, GroupFacts
-from aptcatch.attribution.profiles import Filters, citation_name, citations
+from aptcatch.attribution.profiles import Filters, citation_name, citation_url, citations
 from aptcatch.model.evidence import Evidence
 
 ATTACK_PREFIX = "MITRE ATT&CK"
@@ -49,18 +51,20 @@ class Case:
 
 
 def _campaign_citations(c: CampaignInfo) -> frozenset[str]:
+    """The campaign's reports: ATT&CK citation names, and the report URLs any source cites for it."""
     claims = [cl for _, cl in c.attributed] + [cl for _, _, cl in c.uses]
-    return frozenset(
-        citation_name(x) for cl in claims if cl.source.startswith(ATTACK_PREFIX) for x in citations(cl)
-    )
+    names = {citation_name(x) for cl in claims if cl.source.startswith(ATTACK_PREFIX) for x in citations(cl)}
+    urls = {u for cl in claims for x in citations(cl) if (u := citation_url(x))}
+    return frozenset(names | urls)
 
 
 def _label(facts: GroupFacts, c: CampaignInfo) -> str:
     return f"{c.name} ({c.attack_id})" if c.attack_id and c.attack_id != c.name else c.name
 
 
-def attack_cases(facts: GroupFacts) -> list[Case]:
-    """ATT&CK campaigns attributed to an active group; evidence = their ATT&CK techniques and software."""
+def attack_cases(facts: GroupFacts, *, with_date: bool = True) -> list[Case]:
+    """ATT&CK campaigns attributed to an active group; evidence = their ATT&CK techniques and software,
+    and (``with_date``) the date the campaign started, as an analyst knows when an incident began."""
     out = []
     for c in sorted(facts.campaigns.values(), key=lambda c: c.attack_id or c.name):
         truth = frozenset(g for g, cl in c.attributed if cl.source.startswith(ATTACK_PREFIX))
@@ -76,7 +80,15 @@ def attack_cases(facts: GroupFacts) -> list[Case]:
                 if k == "software" and cl.source.startswith(ATTACK_PREFIX)
             }
         )
-        ev = Evidence(techniques=tuple(techniques), software=tuple(software), source=f"campaign {c.name}")
+        first = c.first_seen[:10] or None
+        ev = Evidence.model_validate(
+            {
+                "techniques": techniques,
+                "software": software,
+                "first_seen": first if with_date else None,
+                "source": f"campaign {c.name}",
+            }
+        )
         out.append(Case(_label(facts, c), c.id, truth, ev, _campaign_citations(c)))
     return out
 

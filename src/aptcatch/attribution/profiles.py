@@ -14,7 +14,8 @@ Knowledge filters (:class:`Filters`) decide which claims count:
 * ``as_of``: only claims dated on or before it (ATT&CK ``created``, feed first-seen). Undated claims
   (galaxy clusters carry no dates) are left out too: nothing shows they were known by then.
 * hold-out (the benchmark): ``drop_entities`` removes every statement that is about, or goes through,
-  those campaigns or groups; ``drop_citations`` strikes those citation names like ``exclude_sources``
+  those campaigns or groups; ``drop_citations`` strikes those citation names, and citations of those
+  report URLs (any source: a galaxy claim citing the same report by URL), like ``exclude_sources``
   strikes matches, but exactly.
 
 A statement holds when every claim of its chain survives. One more rule keeps the filters honest: a
@@ -34,6 +35,7 @@ from datetime import date
 from threading import Lock
 
 from aptcatch.attribution.knowledge_facts import Assertion, GroupFacts, GroupInfo, load_facts
+from aptcatch.knowledge.analysis import report_month
 from aptcatch.knowledge.models import Claim
 from aptcatch.knowledge.store import KnowledgeStore
 
@@ -49,6 +51,27 @@ def citations(c: Claim) -> list[str]:
 
 def citation_name(citation: str) -> str:
     return citation.split(" <", 1)[0].strip()
+
+
+_URL = re.compile(r"(?i)\b(?:https?|ftp)://([^\s<>|]+)")
+
+
+def citation_url(citation: str) -> str:
+    """The report URL of a citation (``name <url>`` or a bare URL), compared without scheme, ``www.``
+    and trailing slash, case-folded: ``""`` when it has none."""
+    m = _URL.search(citation)
+    if not m:
+        return ""
+    url = m.group(1).rstrip(">/").casefold()
+    return url[4:] if url.startswith("www.") else url
+
+
+def struck(citation: str, drop: frozenset[str]) -> bool:
+    """Whether a hold-out strikes this citation: its name, or its report URL, is one of ``drop``."""
+    if citation_name(citation) in drop:
+        return True
+    url = citation_url(citation)
+    return bool(url) and url in drop
 
 
 @dataclass(frozen=True)
@@ -72,13 +95,16 @@ class Filters:
             return False
         if not c.reference or not (pats or self.drop_citations):
             return True
-        cites = citations(c)
-        kept = [
+        return bool(self.kept_citations(c)) or not citations(c)
+
+    def kept_citations(self, c: Claim) -> list[str]:
+        """The citations of ``c`` these filters do not strike."""
+        pats = self.exclude_sources
+        return [
             x
-            for x in cites
-            if citation_name(x) not in self.drop_citations and not any(p in x.casefold() for p in pats)
+            for x in citations(c)
+            if not struck(x, self.drop_citations) and not any(p in x.casefold() for p in pats)
         ]
-        return bool(kept) or not cites
 
     def describe(self) -> dict[str, list[str] | str | None]:
         """The analyst-facing filters, as :attr:`AttributionResult.filters` shows them."""
@@ -182,6 +208,7 @@ def _index(facts: GroupFacts, filters: Filters, groups: dict[str, GroupProfile])
     parents: dict[str, list[str]] = defaultdict(list)
     sizes: dict[str, dict[str, int]] = defaultdict(dict)
     behavioural = 0
+    report_months: dict[int, tuple[str, ...]] = {}
     for gid, prof in groups.items():
         origins: Counter[str] = Counter()
         dates: list[str] = []
@@ -195,6 +222,7 @@ def _index(facts: GroupFacts, filters: Filters, groups: dict[str, GroupProfile])
                 origins[value] += len(prof.features[(kind, value)])
             elif kind == "period" and (day := _day(value)):
                 dates.append(day)
+        dates += _report_months(prof, filters, report_months)
         for parent in prof.parents:
             parents[parent].append(gid)
         for t in prof.indirect:
@@ -224,6 +252,26 @@ def _index(facts: GroupFacts, filters: Filters, groups: dict[str, GroupProfile])
             "technique": frozenset(sizes.get("technique", {})) | {g for gs in indirect.values() for g in gs},
         },
     )
+
+
+def _report_months(prof: GroupProfile, filters: Filters, memo: dict[int, tuple[str, ...]]) -> list[str]:
+    """The first and last month of the reports the group's surviving techniques, software and
+    indicators cite (ATT&CK citation names end in "Mon YYYY"): the span of its documented activity.
+
+    Struck citations (a held-out campaign's reports, excluded sources) do not count.
+    """
+    months: set[str] = set()
+    for (kind, _), support in prof.features.items():
+        if kind in BEHAVIOUR:
+            for a in support:
+                c = a.chain[-1]
+                got = memo.get(id(c))
+                if got is None:
+                    got = memo[id(c)] = tuple(
+                        f"{m}-01" for x in filters.kept_citations(c) if (m := report_month(x))
+                    )
+                months.update(got)
+    return [min(months), max(months)] if months else []
 
 
 def _day(value: str) -> str:

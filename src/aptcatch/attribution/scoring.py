@@ -53,6 +53,7 @@ from aptcatch.attribution.profiles import Profiles
 
 INDICATOR_RHO = 0.5
 PERIOD_MARGIN_DAYS = 365
+PERIOD_RHO = 1.0
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,8 @@ def rho_table(profiles: Profiles, kind: str, exponent: float) -> dict[str, float
         sizes = profiles.sizes.get(kind, {})
         if kind == "indicator":  # identities, not samples of behaviour: no size normalisation
             got = dict.fromkeys(sizes, INDICATOR_RHO)
+        elif kind == "period":  # a date inside the group's documented activity: not sized either
+            got = dict.fromkeys(profiles.groups, PERIOD_RHO)
         else:
             got = {g: (m / (m + n)) ** exponent for g, n in sizes.items()}
         profiles.cache[key] = got
@@ -116,19 +119,31 @@ def coverage(profiles: Profiles, kind: str, exponent: float) -> float:
     return got
 
 
+def _windows(profiles: Profiles) -> list[tuple[str, int, int]]:
+    """(group, first day − margin, last day + margin) as ordinals, for groups with dated activity."""
+    got = profiles.cache.get("windows")
+    if not isinstance(got, list):
+        got = [
+            (
+                gid,
+                date.fromisoformat(prof.first_seen[:10]).toordinal() - PERIOD_MARGIN_DAYS,
+                date.fromisoformat(prof.last_seen[:10]).toordinal() + PERIOD_MARGIN_DAYS,
+            )
+            for gid, prof in profiles.groups.items()
+            if prof.first_seen
+        ]
+        profiles.cache["windows"] = got
+    return got
+
+
 def _period_groups(profiles: Profiles, day: str) -> tuple[frozenset[str], frozenset[str]]:
     """(groups active around ``day``, groups with any recorded activity period)."""
     d = date.fromisoformat(day[:10]).toordinal()
-    inside, known = set(), set()
-    for gid, prof in profiles.groups.items():
-        if not prof.first_seen:
-            continue
-        known.add(gid)
-        lo = date.fromisoformat(prof.first_seen[:10]).toordinal() - PERIOD_MARGIN_DAYS
-        hi = date.fromisoformat(prof.last_seen[:10]).toordinal() + PERIOD_MARGIN_DAYS
-        if lo <= d <= hi:
-            inside.add(gid)
-    return frozenset(inside), frozenset(known)
+    windows = _windows(profiles)
+    known = profiles.cache.get("dated")
+    if not isinstance(known, frozenset):
+        known = profiles.cache["dated"] = frozenset(g for g, _, _ in windows)
+    return frozenset(g for g, lo, hi in windows if lo <= d <= hi), known
 
 
 def match_items(items: Sequence[Item], profiles: Profiles) -> list[Match]:
