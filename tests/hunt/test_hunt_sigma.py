@@ -1,4 +1,4 @@
-"""`aptcatch hunt` with Sigma: bundled lure-chain rules end to end, alerts, summary, evidence, correlations."""
+"""`aptcatch hunt` with Sigma: bundled lure-chain rules alerts, summary, evidence, correlation."""
 
 from __future__ import annotations
 
