@@ -5,8 +5,8 @@ until it holds at least ``--events`` events, each in a fresh subprocess (so peak
 
 * ``bare``: ``PyEvtxParser(path).records_json()`` iterated to the end, default threads;
 * ``old``: the reader as it was before the per-shape segments (a copy is kept below);
-* ``new-1``: :func:`read_evtx_files` in this process; ``new-2``: with two worker processes;
-  ``new-auto``: what ``read_evtx_files`` picks by itself.
+* ``new-1``: :func:`read_evtx_files` in this process (the default); ``new-2``: with two worker
+  processes.
 
     .venv/bin/python benchmarks/hunt_read_evtx.py [--events 500000] [--repeat 3]
 
@@ -31,7 +31,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "evtx-attack-samples"
 OUT = REPO / "benchmarks" / "results" / "hunt_read_evtx.json"
-MODES = ("bare", "old", "new-1", "new-2", "new-auto")
+MODES = ("bare", "old", "new-1", "new-2")
 
 
 def _old_read(path: Path) -> int:
@@ -115,7 +115,7 @@ def measure(mode: str, paths: list[Path]) -> dict[str, Any]:
         for p in paths:
             events += _old_read(p)
     else:
-        workers = {"new-1": 1, "new-2": 2, "new-auto": None}[mode]
+        workers = {"new-1": 1, "new-2": 2}[mode]
         for r in read_evtx_files(paths, workers=workers):
             events += r.rows
             keep.append(r)

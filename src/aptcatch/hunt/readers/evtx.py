@@ -6,14 +6,14 @@ size against whole 64 KiB chunks and counts a partial trailing chunk as one dama
 :func:`read_evtx_files` reads many files in batches (the Arrow data of a batch is built at once, see
 :mod:`aptcatch.hunt.readers.winsegments`) and, for large inputs, in worker processes: the Rust parse of
 a small file runs on one thread, and the Python half of the work (JSON parse, grouping) needs the GIL,
-so two processes use two cores where one process cannot.
+so only processes can put a second core to work (opt-in: see the function).
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
@@ -28,7 +28,6 @@ _HEADER = 4096
 _CHUNK = 65536
 _MAX_DAMAGE = 10_000  # damaged records in one file before giving up on the rest of it
 BATCH_EVENTS = 200_000  # events whose Arrow data is built at once (memory vs. per-call overhead)
-POOL_MIN_BYTES = 64 << 20  # below this much EVTX, worker processes cost more than they save
 _data = itemgetter("data")
 
 
@@ -82,13 +81,14 @@ def _tasks(paths: Sequence[Path], sizes: Sequence[int], count: int) -> list[list
 
 
 def read_evtx_files(
-    paths: Sequence[Path], mapping: dict[str, str] | None = None, workers: int | None = None
+    paths: Sequence[Path], mapping: dict[str, str] | None = None, workers: int = 1
 ) -> Iterator[ReadResult]:
-    """Read EVTX files (results in input order). ``workers``: None decides from the input size, 1 reads
-    in this process, more reads in that many worker processes."""
+    """Read EVTX files, results in input order, the Arrow data built per batch of files.
+
+    ``workers`` > 1 reads in that many worker processes (forkserver). On an idle machine with two
+    cores that can shorten the wall time of a large input; it costs about two seconds of start-up
+    and gives nothing when the cores are busy anyway, so reading in this process is the default."""
     sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
-    if workers is None:
-        workers = min(2, os.cpu_count() or 1) if sum(sizes) >= POOL_MIN_BYTES else 1
     if workers <= 1 or len(paths) < 2:
         batch = new_batch(mapping)
         for p in paths:
@@ -102,11 +102,18 @@ def read_evtx_files(
     import multiprocessing
 
     # Many tasks of at most BATCH_EVENTS-ish bytes each keep memory bounded and the workers busy.
-    count = max(workers * 4, sum(sizes) // (BATCH_EVENTS * 1500) + 1)
+    count = max(workers * 4, sum(sizes) // (BATCH_EVENTS * 1500) + 1)  # ~1.5 kB of file per event
     context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(workers, mp_context=context) as pool:
-        for payload in pool.map(_read_task, _tasks(paths, sizes, count), repeat(mapping)):
-            yield from payload.results()
+    tasks = _tasks(paths, sizes, count)
+    done = 0
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            for payload in pool.map(_read_task, tasks, repeat(mapping)):
+                done += 1
+                yield from payload.results()
+    except (BrokenProcessPool, OSError):  # no worker processes here: read the rest in this process
+        for task in tasks[done:]:
+            yield from read_evtx_files(task, mapping, workers=1)
 
 
 def looks_like_evtx(head: bytes) -> bool:

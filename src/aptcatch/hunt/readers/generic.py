@@ -21,7 +21,7 @@ from aptcatch.hunt.readers.base import (
     text,
     url_domain,
 )
-from aptcatch.hunt.readers.windows import flatten_event, normalise
+from aptcatch.hunt.readers.windows import read_windows_json_segments
 
 
 def load_mapping(path: Path) -> dict[str, str]:
@@ -75,11 +75,7 @@ def apply_mapping(rec: dict[str, Any], mapping: dict[str, str]) -> dict[str, str
 
 
 def read_windows_json(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    def convert(rec: dict[str, Any]) -> dict[str, str | None]:
-        row = normalise(flatten_event(rec))
-        return apply_mapping(row, mapping) if mapping else row
-
-    return read_json_lines(path, "windows-json", convert)
+    return read_windows_json_segments(path, mapping)  # per-shape segments, see windows.py
 
 
 def read_json(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:

@@ -4,18 +4,18 @@ Why this is written by hand: the per-event cost of the obvious path (parse, flat
 one wide sparse table) is about ten times the Rust EVTX parse itself, and no library turns EVTX JSON
 into per-shape Arrow tables. So the work is split into:
 
-* an ingest loop (:meth:`Batch.ingest`) that parses each event once (orjson) and only files it under
-  its shape key — (Channel, EventID, Provider name, data field names) — keeping the parsed ``System``
-  dict and a tuple of the data values; the garbage collector is paused meanwhile (millions of young
-  containers that all stay alive until the batch is built);
-* a build step (:meth:`Batch.finish`) that turns each group into columns with ``zip(*rows)`` and list
-  comprehensions, converts only the columns that hold non-strings, and lays every column of every
-  group of every file of the batch into ONE flat list, so pyarrow is called once per batch for the
-  cells (small ``pa.array`` calls cost microseconds each, more than the rows of a small segment);
-* a slicing step (:meth:`Payload.results`) that cuts that array into per-shape tables and the
-  per-file segments and normalised tables (zero-copy slices). ``finish`` and ``results`` are apart
-  so a worker process can build a batch and send the parent a few big buffers instead of thousands
-  of small tables.
+* an ingest loop (:meth:`Batch.ingest`) that parses each event once (orjson) and files it under its
+  shape key — (Channel, EventID, Provider name, data field names, System layout) — as a list of the
+  flattened System values and a tuple of the data values (the parsed dicts are freed at once: keeping
+  them costs more than copying the values out); the garbage collector is paused meanwhile;
+* a build step (:meth:`Batch.finish`) that turns each group into columns with ``zip(*rows)``, with a
+  plan per group key computed once per batch (which columns, which normalised sources), and makes
+  ONE Arrow string array per field name for the whole batch of files (a ``pa.array`` call costs
+  microseconds, more than the few rows of a typical segment); numbers are cast in C++;
+* a slicing step (:meth:`Payload.results`) that cuts those arrays into per-shape tables, per-file
+  segments and normalised tables (zero-copy slices). ``finish`` and ``results`` are apart so a
+  worker process can send the parent a few big buffers (pyarrow pickles a slice with its whole
+  buffer, so slices must not cross a process boundary).
 
 Raw field names follow the Sigma/Zircolite convention for Windows: EventData/UserData element names
 as they are, System fields by name, XML attributes as ``<Element>_<Attr>`` and an element's own text
@@ -45,8 +45,7 @@ _HASHES = "Hashes"  # the Sysmon hash list, kept beside the normalised columns u
 
 Cells = Sequence[Any]
 _Members = list[tuple[int, dict[str, str], int, int]]  # file, constants, first row in shape, rows
-_Entry = tuple[tuple[str, ...], list[pa.Array] | int, pa.Array, _Members]
-ARROW_MIN_ROWS = 256  # shapes with fewer events are converted in Python, into one shared array
+_Entry = tuple[tuple[str, ...], list[int], pa.Array, _Members]
 RawFields = Callable[[dict[str, Any]], dict[str, Any] | None]
 Mapping = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -77,6 +76,10 @@ def string_array(values: Sequence[Any]) -> pa.Array:
     """A column of raw JSON values as an Arrow string array: pyarrow infers the type of the whole
     column and casts numbers and booleans in C++; only mixed or nested columns go through :func:`cell`."""
     try:
+        return pa.array(values, type=pa.string())  # most columns: text only
+    except (pa.ArrowException, TypeError):
+        pass
+    try:
         arr = pa.array(values)
     except (pa.ArrowException, OverflowError, TypeError, ValueError):
         arr = None
@@ -88,7 +91,7 @@ def string_array(values: Sequence[Any]) -> pa.Array:
             return pa.nulls(len(arr), pa.string())
         if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_floating(t):
             return arr.cast(pa.string())
-    return pa.array([cell(v) for v in values], type=pa.string())
+    return pa.array([v if v.__class__ is str else _text(v) for v in values], type=pa.string())
 
 
 def flatten(value: Any, name: str, out: dict[str, Any]) -> None:
@@ -159,6 +162,7 @@ class Batch:
         self.raw_fields = raw_fields
         self.files: list[_File] = []
         self.events = 0
+        self._plans: dict[tuple[Any, ...], _Plan] = {}
 
     def open(self, path: Path, fmt: str) -> _File:
         f = _File(path, fmt)
@@ -261,25 +265,23 @@ class Batch:
             for key, members in f.groups.items():
                 self._group(file_id, key, members, shapes, norm, order, base)
             base += len(f.originals)
-        # Columns of big shapes: one pa.array each (type inferred, numbers cast in C++). Columns of
-        # small shapes: converted here and laid one after the other in ONE array, since a pa.array
-        # call costs more than converting a few dozen values.
-        small: list[Any] = []
+        # One Arrow array per field name for the whole batch (a pa.array call costs more than the
+        # few dozen values of a small segment); a shape's column is a slice of its name's array.
+        by_name: dict[str, list[Any]] = {}
         entries: list[_Entry] = []
         for shape in shapes.values():
-            rows = pa.array(shape.rows, type=pa.int64())
-            if len(shape.rows) >= ARROW_MIN_ROWS:
-                entries.append((shape.names, [string_array(c) for c in shape.columns], rows, shape.segments))
-            else:
-                entries.append((shape.names, len(small), rows, shape.segments))
-                for col in shape.columns:
-                    small.extend(col)
-        shared = pa.array([v if v.__class__ is str else _text(v) for v in small], type=pa.string())
-        del small
+            offsets = []
+            for name, col in zip(shape.names, shape.columns, strict=True):
+                target = by_name.setdefault(name, [])
+                offsets.append(len(target))
+                target.extend(col)
+            entries.append((shape.names, offsets, pa.array(shape.rows, type=pa.int64()), shape.segments))
+        arrays = {name: string_array(values) for name, values in by_name.items()}
+        del by_name
         return Payload(
             [(f.path, f.format, len(f.originals), f.bad, f.errors) for f in self.files],
             [f.originals for f in self.files],
-            shared,
+            arrays,
             entries,
             _normal_table(norm, order, base),
         )
@@ -294,39 +296,66 @@ class Batch:
         order: list[int],
         base: int,
     ) -> None:
-        channel, eid, provider, data_names, shape = key
-        texts = (cell(channel), cell(eid), cell(provider))
-        constants = {k: v for k, v in zip(CONSTANTS, texts, strict=True) if v is not None}
+        """Move one group's values into its shape's columns and the normalised columns (no per-cell
+        work but the null check of System columns and the first-non-empty choice between sources)."""
         n = len(members)
         rows, sysvals, values = zip(*members, strict=True)
-        columns: dict[str, Cells] = {}
-        if shape is not None:
-            for name, col in zip(_system_names(*shape), zip(*sysvals, strict=True), strict=True):
-                if name not in CONSTANTS and (col[0] is not None or any(v is not None for v in col)):
-                    columns[name] = col
-        for name, col in zip(data_names, zip(*values, strict=True), strict=True):
-            if name != "#attributes" and name not in CONSTANTS and name != ROW:
-                columns[name] = col
-        names = tuple(k for k in columns if not k.startswith("@"))
-        shape = shapes.get(names)
+        cols: list[Cells] = [*zip(*sysvals, strict=True), *zip(*values, strict=True)]
+        n_sys = len(cols) - len(key[3])
+        dropped = tuple(i for i in range(n_sys) if cols[i][0] is None and all(v is None for v in cols[i]))
+        plan = self._plans.get((key, dropped))
+        if plan is None:
+            plan = self._plans[(key, dropped)] = _plan(key, dropped, self.mapping)
+        shape = shapes.get(plan.table_names)
         if shape is None:
-            shape = shapes[names] = _Shape(names, [[] for _ in names])
-        shape.segments.append((file_id, constants, len(shape.rows), n))
+            shape = shapes[plan.table_names] = _Shape(plan.table_names, [[] for _ in plan.table])
+        shape.segments.append((file_id, plan.constants, len(shape.rows), n))
         shape.rows.extend(rows)
-        for target, name in zip(shape.columns, names, strict=True):
-            target.extend(columns[name])
+        for target, i in zip(shape.columns, plan.table, strict=True):
+            target.extend(cols[i])
         order.extend([base + r for r in rows])
-        sources: dict[str, Cells] = dict(columns)
-        for k, v in constants.items():
-            sources[k] = [v] * n
-        for column, candidates in self.mapping:
-            present = [sources[c] for c in candidates if c in sources]
-            norm[column].extend(_first(present, n))
-        hashes = sources.get("Hashes") or sources.get("Hash")
-        norm[_HASHES].extend([None] * n if hashes is None else hashes)
-        for target_values in norm.values():
-            if len(target_values) < len(order):
-                target_values.extend([None] * n)
+        nones = [None] * n
+        for column, sources in plan.norm:
+            picked = [cols[s] if isinstance(s, int) else [s] * n for s in sources]
+            norm[column].extend(_first(picked, n) if picked else nones)
+        norm[_HASHES].extend(nones if plan.hashes is None else cols[plan.hashes])
+
+
+@dataclass
+class _Plan:
+    """What to do with the columns of one group key (computed once per key and batch)."""
+
+    constants: dict[str, str]
+    table: list[int]  # positions (System columns, then data columns) that go into the segment
+    table_names: tuple[str, ...]
+    norm: list[tuple[str, list[int | str]]]  # every normalised column: source positions or constants
+    hashes: int | None
+
+
+def _plan(key: tuple[Any, ...], dropped: tuple[int, ...], mapping: Mapping) -> _Plan:
+    channel, eid, provider, data_names, shape = key
+    texts = (cell(channel), cell(eid), cell(provider))
+    constants = {k: v for k, v in zip(CONSTANTS, texts, strict=True) if v is not None}
+    names = [*(_system_names(*shape) if shape is not None else ()), *data_names]
+    position: dict[str, int] = {}
+    for i, name in enumerate(names):  # a data field wins over a System field of the same name
+        if i not in dropped and name not in CONSTANTS and name not in ("#attributes", ROW):
+            position.pop(name, None)
+            position[name] = i
+    table = [i for name, i in position.items() if not name.startswith("@")]
+    norm: list[tuple[str, list[int | str]]] = []
+    mapped = dict(mapping)
+    for column in NORM_COLUMNS:
+        sources: list[int | str] = []
+        for c in mapped.get(column, ()):
+            if c in constants:
+                sources.append(constants[c])
+            elif c in position:
+                sources.append(position[c])
+        if not column.startswith("file.hash."):
+            norm.append((column, sources))
+    hashes = position.get("Hashes", position.get("Hash"))
+    return _Plan(constants, table, tuple(names[i] for i in table), norm, hashes)
 
 
 def _system_names(keys: tuple[str, ...], sig: tuple[Any, ...]) -> list[str]:
@@ -413,8 +442,8 @@ class Payload:
 
     files: list[tuple[Path, str, int, int, list[str]]]
     originals: list[list[str]] | pa.Array
-    shared: pa.Array  # the columns of the small shapes, one after the other
-    shapes: list[_Entry]  # per shape: names, its arrays or its offset in ``shared``, @row, segments
+    arrays: dict[str, pa.Array]  # per field name, the values of every shape that has it
+    shapes: list[_Entry]  # per shape: names, offset of each column in its name's array, @row, segments
     normal: pa.Table  # the normalised columns, batch row order
 
     def compact(self) -> Payload:
@@ -427,10 +456,9 @@ class Payload:
     def results(self) -> list[ReadResult]:
         """One ReadResult per file; tables and segments are zero-copy slices of the batch's arrays."""
         segments: list[list[Segment]] = [[] for _ in self.files]
-        for names, columns, rows, members in self.shapes:
-            if isinstance(columns, int):
-                count = len(rows)
-                columns = [self.shared.slice(columns + i * count, count) for i in range(len(names))]
+        for names, offsets, rows, members in self.shapes:
+            count = len(rows)
+            columns = [self.arrays[n].slice(o, count) for n, o in zip(names, offsets, strict=True)]
             table = pa.Table.from_arrays([*columns, rows], names=[*names, ROW])
             for file_id, constants, first, size in members:
                 segments[file_id].append(Segment(table.slice(first, size), constants))
