@@ -1,4 +1,4 @@
-"""`aptcatch hunt` with Sigma: bundled lure-chain rules alerts, summary, evidence, correlation."""
+"""`aptcatch hunt` with Sigma: the bundled lure-chain rules, alerts, summary, evidence, correlations."""
 
 from __future__ import annotations
 
