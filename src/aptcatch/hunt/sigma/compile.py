@@ -4,6 +4,9 @@ pySigma does the parsing, modifier expansion (``|windash``, ``|base64offset``, `
 the field mappings of the processing pipelines; this module only walks the resulting tree. Anything it
 cannot express faithfully raises :class:`Unsupported` with the reason, so the rule is listed as not
 converted instead of silently matching nothing.
+
+Values matched case-insensitively are stored lowered with :func:`.ir.lower` (the engines' mapping), so
+an engine that lowers them again with ``str.lower`` changes nothing.
 """
 
 from __future__ import annotations
@@ -95,13 +98,15 @@ def _value(field: str | None, value: Any) -> ir.Expr:
             pattern = text if op == "like" else _as_like(op, text)
             pattern = ("" if pattern.startswith("*") else "*") + pattern
             pattern += "" if pattern.endswith("*") and not pattern.endswith("\\*") else "*"
-            return ir.Keyword(pattern, cased=isinstance(value, SigmaCasedString))
+            cased = isinstance(value, SigmaCasedString)
+            return ir.Keyword(pattern if cased else ir.lower(pattern), cased=cased)
         if isinstance(value, SigmaNumber):
             return ir.Keyword(f"*{value.number}*")
         raise Unsupported(f"keyword of type {type(value).__name__}")
     if isinstance(value, SigmaString):
         op, text = _pattern(value)
-        return ir.Match(field, op, text, cased=isinstance(value, SigmaCasedString))
+        cased = isinstance(value, SigmaCasedString)
+        return ir.Match(field, op, text if cased else ir.lower(text), cased=cased)
     if isinstance(value, SigmaBool):
         return ir.Match(field, "eq", "true" if value.boolean else "false")
     if isinstance(value, SigmaNumber):

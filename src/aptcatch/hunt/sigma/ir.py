@@ -8,6 +8,13 @@ the semantics live here once:
   null is false, and ``not`` of a comparison on a null is true (Sigma's meaning, not SQL's three-valued
   logic, which would drop the event);
 * string matching is case-insensitive unless the value was marked ``|cased``; values are compared as text.
+  "Case-insensitive" is Unicode's *simple* per-code-point lowercase mapping on both sides, what DuckDB's
+  ``lower`` and Arrow's ``utf8_lower`` apply to the data; :func:`lower` applies the same to rule values
+  (Python's ``str.lower`` does not: it writes a word-final ``Σ`` as ``ς`` and ``İ`` as ``i`` + U+0307, so
+  such a rule value would never match itself). It is not case folding: ``ẞ`` matches ``ß`` but ``SS``
+  does not, ``Σ`` matches ``σ`` but not a written ``ς``, and there is no Turkish locale (``ı`` stays
+  ``ı``). Arrow follows a newer Unicode than DuckDB and Python 3.11: the ~75 capitals added in
+  Unicode 16 (Garay, some Latin Extended-D) are lowered by VectorSigma only.
 
 :func:`specialise` folds in the constants of a segment (``Channel``, ``EventID`` …) and the fields it
 lacks, so a rule whose log-source conditions contradict a segment disappears before any engine runs it.
@@ -100,6 +107,14 @@ Expr = Const | Leaf | Not | And | Or
 TRUE = Const(True)
 FALSE = Const(False)
 
+# The two places where Python's full lowercase mapping differs from the simple one the engines use.
+_SIMPLE_LOWER = str.maketrans({"\u0130": "i", "\u03a3": "\u03c3"})
+
+
+def lower(text: str) -> str:
+    """``text`` lowered as DuckDB ``lower`` and Arrow ``utf8_lower`` lower the data (simple mapping)."""
+    return text.translate(_SIMPLE_LOWER).lower()
+
 
 def and_(items: list[Expr]) -> Expr:
     """A conjunction with constants folded and nested conjunctions flattened."""
@@ -181,7 +196,7 @@ def evaluate_leaf(leaf: Leaf, value: str | None) -> bool:
     if value is None:
         return False
     if isinstance(leaf, Match):
-        v, x = (leaf.value, value) if leaf.cased else (leaf.value.lower(), value.lower())
+        v, x = (leaf.value, value) if leaf.cased else (lower(leaf.value), lower(value))
         if leaf.op == "eq":
             return x == v
         if leaf.op == "contains":
@@ -224,7 +239,7 @@ def specialise(expr: Expr, constants: Mapping[str, str], present: frozenset[str]
         if missing:
             return FALSE
         if len(known) == 2:
-            return Const(constants[expr.field].lower() == constants[expr.other].lower())
+            return Const(lower(constants[expr.field]) == lower(constants[expr.other]))
         return expr
     if expr.field in constants:
         return Const(evaluate_leaf(expr, constants[expr.field]))

@@ -20,7 +20,7 @@ from typing import Any
 from aptcatch.hunt.sigma import ir
 
 _TECHNIQUE = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: case-insensitive values stored lowered (ir.lower)
 
 
 @dataclass(frozen=True)

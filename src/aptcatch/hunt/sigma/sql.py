@@ -91,7 +91,7 @@ def _sql_like_pattern(sigma: str) -> str:
 
 def _match(d: Dialect, m: ir.Match) -> str:
     col = d.quote(m.field if m.cased else m.field + LC)
-    value = m.value if m.cased else m.value.lower()
+    value = m.value if m.cased else ir.lower(m.value)
     if m.op == "like":
         return d.like(col, _sql_like_pattern(value))
     if m.op == "eq":
@@ -125,7 +125,7 @@ def render(expr: ir.Expr, d: Dialect) -> str:
         return f"({d.quote(expr.field + LC)} = {d.quote(expr.other + LC)})"
     if isinstance(expr, ir.Keyword):
         col = d.quote(ALL if expr.cased else ALL + LC)
-        value = expr.value if expr.cased else expr.value.lower()
+        value = expr.value if expr.cased else ir.lower(expr.value)
         return d.like(col, _sql_like_pattern(value))
     raise TypeError(f"cannot render {expr!r}")
 
