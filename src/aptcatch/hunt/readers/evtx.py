@@ -27,7 +27,7 @@ MAGIC = b"ElfFile\x00"
 _HEADER = 4096
 _CHUNK = 65536
 _MAX_DAMAGE = 10_000  # damaged records in one file before giving up on the rest of it
-BATCH_EVENTS = 200_000  # events whose Arrow data is built at once (memory vs. per-call overhead)
+BATCH_EVENTS = 50_000  # events whose Arrow data is built at once (memory vs. per-call overhead)
 _data = itemgetter("data")
 
 
