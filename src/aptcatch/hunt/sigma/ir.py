@@ -14,7 +14,9 @@ the semantics live here once:
   such a rule value would never match itself). It is not case folding: ``ẞ`` matches ``ß`` but ``SS``
   does not, ``Σ`` matches ``σ`` but not a written ``ς``, and there is no Turkish locale (``ı`` stays
   ``ı``). Arrow follows a newer Unicode than DuckDB and Python 3.11: the ~75 capitals added in
-  Unicode 16 (Garay, some Latin Extended-D) are lowered by VectorSigma only.
+  Unicode 16 (Garay, some Latin Extended-D) are lowered by VectorSigma only;
+* numeric comparisons (``|gt`` …) read the text as a double the way SQL's ``TRY_CAST`` does (ASCII
+  digits, exponents, ``inf``); text that is not a number, and ``NaN``, compares false.
 
 :func:`specialise` folds in the constants of a segment (``Channel``, ``EventID`` …) and the fields it
 lacks, so a rule whose log-source conditions contradict a segment disappears before any engine runs it.
@@ -22,6 +24,7 @@ lacks, so a rule whose log-source conditions contradict a segment disappears bef
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Literal
@@ -209,9 +212,13 @@ def evaluate_leaf(leaf: Leaf, value: str | None) -> bool:
     if isinstance(leaf, Regex):
         return re.search(leaf.pattern, value) is not None
     if isinstance(leaf, NumCmp):
+        # As SQL's TRY_CAST(... AS DOUBLE) reads text: ASCII digits only (Python's float also takes
+        # other scripts' digits), and NaN compares false here (SQL engines order it above everything)
         try:
-            n = float(value)
+            n = float(value) if value.isascii() else math.nan
         except ValueError:
+            return False
+        if math.isnan(n):
             return False
         return {"lt": n < leaf.number, "lte": n <= leaf.number, "gt": n > leaf.number}.get(
             leaf.op, n >= leaf.number

@@ -116,7 +116,8 @@ def render(expr: ir.Expr, d: Dialect) -> str:
         return d.regex(d.quote(expr.field), d.literal(expr.pattern))
     if isinstance(expr, ir.NumCmp):
         op = {"lt": "<", "lte": "<=", "gt": ">", "gte": ">="}[expr.op]
-        return f"(TRY_CAST({d.quote(expr.field)} AS DOUBLE) {op} {expr.number!r})"
+        num = f"TRY_CAST({d.quote(expr.field)} AS DOUBLE)"
+        return f"({num} {op} {expr.number!r} AND NOT isnan({num}))"  # SQL orders NaN above all
     if isinstance(expr, ir.Exists):
         return f"({d.quote(expr.field)} IS NOT NULL)"
     if isinstance(expr, ir.IsNull):
