@@ -1,4 +1,10 @@
-"""Rule files → :class:`~aptcatch.hunt.sigma.rules.RuleSet` with pySigma (parsing, pipelines, references)."""
+"""Rule files → :class:`~aptcatch.hunt.sigma.rules.RuleSet` with pySigma (parsing, pipelines, references).
+
+Correlation rules may name rules of other files, and Sigma filters (``filter:`` documents) may apply to
+rules of other files, so both are resolved over the whole set after every file was parsed. Whatever
+yields no rule (an empty file, a broken document, an unknown collection action, a rule a filter cannot
+be applied to) is listed as a failure with its file and the reason.
+"""
 
 from __future__ import annotations
 
@@ -38,13 +44,24 @@ def _meta(rule: Any) -> dict[str, Any]:
     }
 
 
+def _dataset_gate(logsource: dict[str, str]) -> list[ir.Expr]:
+    """Log sources the pipelines do not map, as a condition on the reader's ``event.dataset``.
+
+    Zeek rules name the log as their service (``dns``, ``http``, ``smb_files`` …); the Zeek reader puts
+    ``zeek.<log>`` in ``event.dataset``, constant per file, so a rule for one log never runs on another.
+    """
+    if logsource.get("product") == "zeek" and (service := logsource.get("service")):
+        return [ir.Match("event.dataset", "eq", f"zeek.{service}")]
+    return []
+
+
 def _compile(rule: Any, pipeline: Any, path: str) -> CompiledRule:
     ls = rule.logsource
     logsource = {k: v for k in ("product", "category", "service") if (v := getattr(ls, k, None))}
     if pipeline is not None:
         pipeline.apply(rule)
     conditions = rule.detection.parsed_condition
-    expr = ir.or_([convert(c.parsed) for c in conditions])
+    expr = ir.and_([*_dataset_gate(logsource), ir.or_([convert(c.parsed) for c in conditions])])
     return CompiledRule(
         **_meta(rule),
         status=rule.status.name.lower() if rule.status is not None else "unknown",
@@ -88,6 +105,8 @@ def _correlation(rule: Any, path: str) -> Correlation:
 
 
 def convert_files(files: Sequence[Path], pipeline_name: str) -> RuleSet:
+    """Parse every file on its own (a broken file costs only itself), then resolve correlation
+    references and apply Sigma filters across all files, then compile each rule."""
     from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
     from sigma.exceptions import SigmaError
@@ -95,34 +114,38 @@ def convert_files(files: Sequence[Path], pipeline_name: str) -> RuleSet:
     pipeline = _pipeline(pipeline_name)
     rs = RuleSet(files=len(files))
     loaded: list[tuple[Any, str]] = []
+    filters: list[tuple[Any, str]] = []
     for f in files:
         try:
             if f.stat().st_size > MAX_RULE_FILE:
                 raise ValueError(f"larger than {MAX_RULE_FILE} bytes")
             text = f.read_text(encoding="utf-8")
-            coll = SigmaCollection.from_yaml(text, collect_errors=True)
-        except (OSError, UnicodeDecodeError, ValueError, SigmaError) as exc:
+            # references and filters may point into other files: both are resolved below, over all
+            coll = SigmaCollection.from_yaml(
+                text, collect_errors=True, collect_filters=True, resolve_references=False
+            )
+        except Exception as exc:  # YAML, encoding, I/O or pySigma errors: the file is listed, not fatal
             rs.failures.append(Failure(str(f), "", f"{type(exc).__name__}: {exc}"))
             continue
-        except Exception as exc:
-            rs.failures.append(Failure(str(f), "", f"{type(exc).__name__}: {exc}"))
-            continue
-        for rule in coll.rules:
-            if rule.errors:
-                reason = "; ".join(str(e) for e in rule.errors)
-                rs.failures.append(Failure(str(f), _ident(rule), reason))
+        in_rules = {id(e) for r in (*coll.rules, *coll.filters) for e in r.errors}
+        for err in coll.errors:  # collection-level errors (an unknown ``action`` …) belong to no rule
+            if id(err) not in in_rules:
+                rs.failures.append(Failure(str(f), "", str(err)))
+        if not coll.rules and not coll.filters and not coll.errors:
+            rs.failures.append(Failure(str(f), "", "no Sigma rule in the file"))
+        for item, bucket in [(r, loaded) for r in coll.rules] + [(x, filters) for x in coll.filters]:
+            if item.errors:
+                reason = "; ".join(str(e) for e in item.errors)
+                rs.failures.append(Failure(str(f), _ident(item), reason))
             else:
-                loaded.append((rule, str(f)))
-    collection = SigmaCollection([r for r, _ in loaded])
-    try:
-        collection.resolve_rule_references()
-    except SigmaError as exc:
-        rs.failures.append(Failure("", "", f"rule references: {exc}"))
+                bucket.append((item, str(f)))
+    collection = SigmaCollection([r for r, _ in loaded], resolve_references=False)
     silenced: set[str] = set()
     for rule, path in loaded:
         if not isinstance(rule, SigmaCorrelationRule):
             continue
         try:
+            rule.resolve_rule_references(collection)
             corr = _correlation(rule, path)
         except (Unsupported, SigmaError, AttributeError) as exc:
             rs.failures.append(Failure(path, _ident(rule), str(exc)))
@@ -134,6 +157,11 @@ def convert_files(files: Sequence[Path], pipeline_name: str) -> RuleSet:
         if isinstance(rule, SigmaCorrelationRule):
             continue
         try:
+            for flt, flt_path in filters:
+                try:
+                    rule = flt.apply_on_rule(rule)
+                except Exception as exc:
+                    raise Unsupported(f"filter {_ident(flt)} ({flt_path}): {exc}") from exc
             compiled = _compile(rule, pipeline, path)
         except (Unsupported, SigmaError) as exc:
             rs.failures.append(Failure(path, _ident(rule), str(exc)))
