@@ -173,6 +173,20 @@ def test_keywords_match_any_field(hunter: Hunter) -> None:
     assert hunter.one(det, values) == {0, 1, 2}
 
 
+def test_keyword_wildcards_stay_within_one_field(hunter: Hunter) -> None:
+    if hunter.reader == "flat":
+        pytest.skip(
+            "a generic JSON table keeps the raw line (event.original) as a column, so keywords see it"
+        )
+    det = "keywords:\n  - 'evil*?payload'\ncondition: keywords"
+    values = [
+        {"Image": "C:\\evil", "CommandLine": "payload.exe"},  # across two fields: no match
+        {"CommandLine": "evil -> payload"},
+        {"CommandLine": "evilpayload"},  # ``?`` needs one character
+    ]
+    assert hunter.one(det, values) == {1}
+
+
 def test_keyword_with_field_condition_and_cased(hunter: Hunter) -> None:
     det = """
     keywords:

@@ -3,12 +3,14 @@
 Written here rather than with a pySigma text backend because the semantics are the engine's, not the
 backend's: negation is null-safe (``NOT coalesce(x, false)``), case-insensitive matching reads a column
 lowered once per segment (``"<field>#lc"``) instead of lowering it again in every rule, and field-less
-keywords read one concatenation of every field of the event (``#all``). The evaluator provides those
+keywords read one concatenation of every field of the event (``#all``, fields joined with \x1f) with a
+regular expression whose wildcards stay inside one field. The evaluator provides those
 derived columns; :func:`derived_columns` says which ones an expression needs.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -89,6 +91,23 @@ def _sql_like_pattern(sigma: str) -> str:
     return "".join(out)
 
 
+def _keyword_regex(sigma: str) -> str:
+    """A keyword's wildcard pattern as a regular expression over ``#all`` that matches within one
+    field: the fields are joined with \\x1f, and a wildcard must not run across it (LIKE's ``%``
+    would, so ``b*a`` matched a ``b`` ending one field and an ``a`` in the next)."""
+    out, i = ["(?s)(?:^|\\x1f)"], 0
+    while i < len(sigma):
+        ch = sigma[i]
+        if ch == "\\" and i + 1 < len(sigma) and sigma[i + 1] in "*?\\":
+            out.append(re.escape(sigma[i + 1]))
+            i += 2
+            continue
+        out.append("[^\\x1f]*" if ch == "*" else "[^\\x1f]" if ch == "?" else re.escape(ch))
+        i += 1
+    out.append("(?:\\x1f|$)")
+    return "".join(out)
+
+
 def _match(d: Dialect, m: ir.Match) -> str:
     col = d.quote(m.field if m.cased else m.field + LC)
     value = m.value if m.cased else ir.lower(m.value)
@@ -127,7 +146,7 @@ def render(expr: ir.Expr, d: Dialect) -> str:
     if isinstance(expr, ir.Keyword):
         col = d.quote(ALL if expr.cased else ALL + LC)
         value = expr.value if expr.cased else ir.lower(expr.value)
-        return d.like(col, _sql_like_pattern(value))
+        return d.regex(col, d.literal(_keyword_regex(value)))
     raise TypeError(f"cannot render {expr!r}")
 
 
