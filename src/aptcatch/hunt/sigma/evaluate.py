@@ -15,7 +15,7 @@ from typing import Any
 
 from aptcatch.hunt.readers.base import ROW, ReadResult, Segment
 from aptcatch.hunt.sigma import sql
-from aptcatch.hunt.sigma.plan import Planner, SegmentPlan
+from aptcatch.hunt.sigma.plan import Planner, SegmentPlan, sigma_columns
 from aptcatch.hunt.sigma.rules import CompiledRule
 
 CHUNK = 200  # rules per query
@@ -101,7 +101,8 @@ class DuckDBSigma:
         out = SigmaRun()
         seen_missing: dict[int, frozenset[str]] = {}
         for file_id, result in enumerate(results):
-            for seg in result.sigma_segments():
+            for raw in result.sigma_segments():
+                seg = Segment(sigma_columns(raw.table), raw.constants)
                 out.segments += 1
                 present = frozenset(c for c in seg.table.column_names if c != ROW)
                 plan = self.planner.plan(seg.constants, present)

@@ -4,6 +4,10 @@ A segment is described by its constants and its columns; segments of the same sh
 and event id in many files) share one plan. Rules whose top-level conditions on the constant fields
 (``Channel``, ``EventID`` … added by the pipelines) contradict a segment are dropped by a dictionary
 check before any expression is specialised.
+
+Column names are made Sigma field names here too (:func:`sigma_columns`): Windows writes some event
+data names with spaces (Defender's ``Source Name``, ``Threat Name``), Sigma rules without
+(``SourceName``, ``ThreatName``), as every Sigma tool for Windows logs reads them.
 """
 
 from __future__ import annotations
@@ -11,8 +15,47 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import pyarrow as pa
+
 from aptcatch.hunt.sigma import ir
 from aptcatch.hunt.sigma.rules import CompiledRule
+
+
+def sigma_columns(table: pa.Table) -> pa.Table:
+    """``table`` with spaces dropped from its column names (``Source Name`` -> ``SourceName``).
+
+    A name is kept as it is when the space-less one is already taken, so no column is lost.
+    """
+    names = table.column_names
+    if not any(" " in n for n in names):
+        return table
+    taken = set(names)
+    out = []
+    for n in names:
+        new = n.replace(" ", "")
+        if new != n and new not in taken:
+            taken.add(new)
+            n = new
+        out.append(n)
+    return table.rename_columns(out)
+
+
+def _fields(expr: ir.Expr) -> frozenset[str]:
+    """:func:`.ir.fields` as a set, without a generator per node (planning reads it for every rule)."""
+    out: set[str] = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, ir.And | ir.Or):
+            stack.extend(e.items)
+        elif isinstance(e, ir.Not):
+            stack.append(e.item)
+        elif isinstance(e, ir.FieldEq):
+            out.add(e.field)
+            out.add(e.other)
+        elif isinstance(e, ir.Match | ir.Regex | ir.NumCmp | ir.Exists | ir.IsNull):
+            out.add(e.field)
+    return frozenset(out)
 
 
 @dataclass(frozen=True)
@@ -41,7 +84,7 @@ def _requirements(expr: ir.Expr) -> dict[str, frozenset[str]]:
 def _conjuncts(expr: ir.Expr) -> list[tuple[ir.Expr, frozenset[str]]]:
     """Top-level conjuncts with the fields each reads (only those touching a constant are re-folded)."""
     items = expr.items if isinstance(expr, ir.And) else (expr,)
-    return [(e, frozenset(ir.fields(e)) | ({"#keyword"} if ir.has_keywords(e) else set())) for e in items]
+    return [(e, _fields(e) | ({"#keyword"} if ir.has_keywords(e) else set())) for e in items]
 
 
 @dataclass
@@ -59,7 +102,7 @@ class Planner:
 
     def __post_init__(self) -> None:
         self._reqs = [_requirements(r.expr) for r in self.rules]
-        self._fields = [frozenset(ir.fields(r.expr)) for r in self.rules]
+        self._fields = [_fields(r.expr) for r in self.rules]
         self._items = [_conjuncts(r.expr) for r in self.rules]
         # Each rule indexed under one of its required fields (the one with the fewest allowed values),
         # so a segment only looks at the rules its constants can satisfy.

@@ -1,25 +1,31 @@
 """The default Sigma evaluator: Arrow kernels over each column's distinct values, numpy for the logic.
 
 Why not one SQL query per segment in DuckDB (:mod:`.evaluate` does that and the tests use it as the
-reference)? DuckDB binds and optimises every predicate of a query before running it: measured here at
-150–280 µs per predicate (``benchmarks/hunt_sigma.py``), and the SigmaHQ Windows rules put ~60,000
-distinct predicates over the 171 event shapes of the EVTX-ATTACK-SAMPLES, so compiling alone would
-cost seconds before a row is read. Logs repeat themselves (an image path, an event id, a parent
-process recur thousands of times), so this evaluator:
+reference)? DuckDB binds and optimises every predicate of a query before running it: measured at
+150–280 µs per predicate, and the SigmaHQ Windows rules put ~60,000 distinct predicates over the 171
+event shapes of the EVTX-ATTACK-SAMPLES, so compiling alone would cost seconds before a row is read.
+Logs repeat themselves (an image path, an event id, a parent process recur thousands of times), so
+this evaluator:
 
 1. groups the segments of all files by their constants (``Channel``, ``EventID`` …) into one table;
 2. dictionary-encodes each column a rule reads, once per group, and lowers the dictionary once;
-3. evaluates each distinct predicate once on the dictionary with an Arrow kernel
-   (``match_substring``, ``starts_with``, ``match_like``, ``match_substring_regex`` …) and spreads the
-   result to the rows with one gather;
-4. combines predicates per rule with numpy boolean operations (null-safe by construction: a missing
-   value is simply false, and ``not`` inverts a false).
+3. evaluates each distinct predicate on the dictionary with one Arrow kernel (RE2 for substrings,
+   alternatives and wildcards, which is faster than ``match_substring``; ``is_in`` for lists of
+   equalities) and remembers the answer per distinct value;
+4. walks each rule's expression over *row numbers*: a conjunction evaluates its cheapest item on the
+   group's rows and every further item only on the rows still alive, a disjunction each item only on
+   the rows not yet matched; a predicate reached by few rows is evaluated on just the distinct values
+   those rows hold. Null-safety is by construction: a missing value is simply false, ``not`` inverts.
 
-The cost of step 3 grows with the number of distinct values, not of events, and no query is compiled.
+Most rules die on their first, cheap item (an image name, a registry key prefix), so the expensive
+substring alternatives run on a handful of values, and the work grows with the distinct values and
+the rows that survive, not with events × predicates. Keywords (field-less values) are evaluated on
+each text column's dictionary and or-ed per row, never on a concatenation of the whole event.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Sequence
@@ -33,134 +39,68 @@ import pyarrow.compute as pc
 from aptcatch.hunt.readers.base import ROW, ReadResult
 from aptcatch.hunt.sigma import ir
 from aptcatch.hunt.sigma.evaluate import Hit, SigmaRun
-from aptcatch.hunt.sigma.plan import Planner
+from aptcatch.hunt.sigma.plan import Planner, sigma_columns
 from aptcatch.hunt.sigma.rules import CompiledRule
-from aptcatch.hunt.sigma.sql import _sql_like_pattern
 
 FILE = "@file"
+
+Bools = np.ndarray[Any, np.dtype[np.bool_]]
+Ints = np.ndarray[Any, np.dtype[np.int64]]
+
+# Below this share of a column's distinct values, a predicate is evaluated on just the values needed.
+_PARTIAL = 0.25
+
+
+@dataclass(frozen=True)
+class _AnyOf:
+    """Several text matches on one field, evaluated as one kernel over the dictionary."""
+
+    field: str
+    cased: bool
+    equal: frozenset[str]  # eq alternatives (``is_in``)
+    regex: str | None  # every other alternative as one RE2 pattern
+    plain: tuple[tuple[str, str], ...] | None  # the same as (op, value) when none is a wildcard pattern
+
+
+@dataclass(frozen=True)
+class _Keywords:
+    """Or-ed field-less values: one RE2 pattern over every distinct value of every column of a row."""
+
+    cased: bool
+    regex: str
 
 
 @dataclass
 class _Column:
-    """One column of a group: distinct values (as given and lowered) and each row's index into them."""
+    """One column of a group: distinct values (as given and lowered) and each row's index into them.
+
+    ``known``/``answer`` remember, per predicate, which distinct values were evaluated and the result;
+    both have one extra slot at the end for rows without a value (always known, answer ``False``).
+    """
 
     values: pa.Array
-    lowered: pa.Array | None
-    index: np.ndarray[Any, np.dtype[np.int64]]  # len(values) where the row has no value
+    index: Ints  # len(values) where the row has no value
+    lowered: pa.Array | None = None
+    memo: dict[Any, tuple[Bools, Bools]] = field(default_factory=dict)
 
-    def spread(self, on_values: np.ndarray[Any, np.dtype[np.bool_]]) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        out: np.ndarray[Any, np.dtype[np.bool_]] = np.append(on_values, False)[self.index]
-        return out
+    def text(self, cased: bool) -> pa.Array:
+        if cased:
+            return self.values
+        if self.lowered is None:
+            self.lowered = pc.utf8_lower(self.values)
+        return self.lowered
 
 
-def _bool(arr: Any) -> np.ndarray[Any, np.dtype[np.bool_]]:
+def _bool(arr: Any) -> Bools:
     if arr.null_count:
         arr = pc.fill_null(arr, False)
-    out: np.ndarray[Any, np.dtype[np.bool_]] = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
+    out: Bools = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=bool)
     return out
 
 
-@dataclass
-class _Group:
-    table: pa.Table
-    rows: int
-    columns: dict[str, _Column] = field(default_factory=dict)
-    leaves: dict[Any, np.ndarray[Any, np.dtype[np.bool_]]] = field(default_factory=dict)
-    joined: dict[bool, pa.Array] = field(default_factory=dict)
-
-    def column(self, name: str, lowered: bool) -> _Column:
-        col = self.columns.get(name)
-        if col is None:
-            enc = pc.dictionary_encode(self.table.column(name).combine_chunks())
-            values = enc.dictionary
-            if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
-                values = pc.cast(values, pa.string())
-            idx = enc.indices.to_numpy(zero_copy_only=False)
-            index = (
-                np.where(np.isnan(idx), len(values), idx).astype(np.int64) if idx.dtype.kind == "f" else idx
-            )
-            col = self.columns[name] = _Column(values, None, np.asarray(index, dtype=np.int64))
-        if lowered and col.lowered is None:
-            col.lowered = pc.utf8_lower(col.values)
-        return col
-
-    def all_text(self, cased: bool) -> pa.Array:
-        """Every text field of each row joined with \\x1f (keywords)."""
-        if cased not in self.joined:
-            parts = [
-                pc.cast(self.table.column(c), pa.string())
-                for c in self.table.column_names
-                if c not in (ROW, FILE)
-            ]
-            if not parts:
-                joined = pa.array([""] * self.rows)
-            else:
-                joined = pc.binary_join_element_wise(*parts, "\x1f", null_handling="skip")
-            self.joined[cased] = joined if cased else pc.utf8_lower(joined)
-        return self.joined[cased]
-
-
-def _leaf_on_values(leaf: ir.Expr, values: pa.Array) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    """A predicate on an array of distinct (already lowered when case-insensitive) values."""
-    if isinstance(leaf, ir.Match):
-        v = leaf.value if leaf.cased else leaf.value.lower()
-        if leaf.op == "eq":
-            return _bool(pc.equal(values, v))
-        if leaf.op == "contains":
-            return _bool(pc.match_substring(values, v))
-        if leaf.op == "startswith":
-            return _bool(pc.starts_with(values, v))
-        if leaf.op == "endswith":
-            return _bool(pc.ends_with(values, v))
-        return _bool(pc.match_like(values, _sql_like_pattern(v)))
-    if isinstance(leaf, ir.Regex):
-        try:
-            return _bool(pc.match_substring_regex(values, leaf.pattern))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # RE2 lacks look-around: use Python's re
-            rx = re.compile(leaf.pattern)
-            return np.array([v is not None and rx.search(v) is not None for v in values.to_pylist()], bool)
-    if isinstance(leaf, ir.NumCmp):
-        out = []
-        for v in values.to_pylist():
-            try:
-                out.append(ir.evaluate_leaf(leaf, v))
-            except (TypeError, ValueError):
-                out.append(False)
-        return np.array(out, dtype=bool)
-    if isinstance(leaf, ir.IsNull):
-        return _bool(pc.equal(values, ""))
-    raise TypeError(f"not a value predicate: {leaf!r}")
-
-
-def _eval(expr: ir.Expr, g: _Group) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    if isinstance(expr, ir.And):
-        out = _eval(expr.items[0], g).copy()
-        for item in expr.items[1:]:
-            if not out.any():
-                break
-            out &= _eval(item, g)
-        return out
-    if isinstance(expr, ir.Or):
-        out = np.zeros(g.rows, dtype=bool)
-        for item in _merge_alternatives(expr.items):
-            out |= _eval(item, g)
-        return out
-    if isinstance(expr, ir.Not):
-        return ~_eval(expr.item, g)
-    if isinstance(expr, ir.Const):
-        return np.full(g.rows, expr.value)
-    return _cached_leaf(expr, g)
-
-
-def _cached_leaf(expr: Any, g: _Group) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    if (hit := g.leaves.get(expr)) is not None:
-        return hit
-    g.leaves[expr] = result = _leaf(expr, g)
-    return result
-
-
+@functools.lru_cache(maxsize=65536)
 def _like_regex(pattern: str) -> str:
-    """A Sigma wildcard pattern as an anchored regular expression."""
+    """A Sigma wildcard pattern as an RE2 expression (unanchored where it starts or ends with ``*``)."""
     out, i = [], 0
     while i < len(pattern):
         ch = pattern[i]
@@ -170,7 +110,12 @@ def _like_regex(pattern: str) -> str:
             continue
         out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
         i += 1
-    return "^" + "".join(out) + "$"
+    body = "".join(out)
+    head = "" if body.startswith(".*") else "^"
+    tail = "" if body.endswith(".*") and not body.endswith("\\.*") else "$"
+    body = body.removeprefix(".*") if head == "" else body
+    body = body.removesuffix(".*") if tail == "" else body
+    return head + body + tail
 
 
 def _alternative(m: ir.Match) -> str:
@@ -181,66 +126,262 @@ def _alternative(m: ir.Match) -> str:
     return {"eq": f"^{e}$", "startswith": f"^{e}", "endswith": f"{e}$"}.get(m.op, e)
 
 
-@dataclass(frozen=True)
-class _AnyOf:
-    """Several text matches on one field, evaluated as one regular expression over the dictionary."""
-
-    field: str
-    cased: bool
-    regex: str
+def _regex(alternatives: Sequence[str]) -> str:
+    return "(?s)" + ("|".join(f"(?:{a})" for a in alternatives) if len(alternatives) > 1 else alternatives[0])
 
 
-def _merge_alternatives(items: tuple[ir.Expr, ...]) -> list[Any]:
-    """Or-ed text matches on the same field become one :class:`_AnyOf` (one kernel call, not N)."""
-    by_field: dict[tuple[str, bool], list[ir.Match]] = defaultdict(list)
-    rest: list[Any] = []
-    for item in items:
-        if isinstance(item, ir.Match):
-            by_field[(item.field, item.cased)].append(item)
-        else:
-            rest.append(item)
-    for (name, cased), matches in by_field.items():
-        if len(matches) == 1:
-            rest.append(matches[0])
-        else:
-            alts = "|".join(f"(?:{_alternative(m)})" for m in sorted(matches, key=repr))
-            rest.append(_AnyOf(name, cased, "(?s)" + alts))
-    return rest
+def _any_of(name: str, cased: bool, matches: Sequence[ir.Match]) -> _AnyOf:
+    equal = frozenset(m.value if m.cased else m.value.lower() for m in matches if m.op == "eq")
+    others = sorted({(m.op, m.value if m.cased else m.value.lower()) for m in matches if m.op != "eq"})
+    rest = sorted({_alternative(m) for m in matches if m.op != "eq"})
+    plain = None if any(op == "like" for op, _ in others) else tuple(others)
+    return _AnyOf(name, cased, equal, _regex(rest) if rest else None, plain)
 
 
-def _leaf(expr: Any, g: _Group) -> np.ndarray[Any, np.dtype[np.bool_]]:
+# RE2 compiles the pattern on every call (a few ms for hundreds of alternatives); for few values
+# Python's ``in`` / ``startswith`` / ``endswith`` over the alternatives is cheaper up to about this size.
+_PYTHON_WORK = 4096
+
+
+def _plain_on(plain: tuple[tuple[str, str], ...], values: pa.Array) -> Bools:
+    contains = [v for op, v in plain if op == "contains"]
+    starts = tuple(v for op, v in plain if op == "startswith")
+    ends = tuple(v for op, v in plain if op == "endswith")
+    return np.array(
+        [
+            x is not None and (x.startswith(starts) or x.endswith(ends) or any(c in x for c in contains))
+            for x in values.to_pylist()
+        ],
+        dtype=bool,
+    )
+
+
+def _on_values(leaf: Any, values: pa.Array) -> Bools:
+    """A predicate on distinct values (already lowered when it is case-insensitive)."""
+    if isinstance(leaf, _AnyOf):
+        out = np.zeros(len(values), dtype=bool)
+        if leaf.equal:
+            out |= _bool(pc.is_in(values, value_set=pa.array(sorted(leaf.equal), pa.string())))
+        if leaf.plain is not None and len(leaf.plain) * len(values) <= _PYTHON_WORK:
+            out |= _plain_on(leaf.plain, values)
+        elif leaf.regex is not None:
+            out |= _regex_on(leaf.regex, values)
+        return out
+    if isinstance(leaf, ir.Match):
+        v = leaf.value if leaf.cased else leaf.value.lower()
+        if leaf.op == "eq":
+            return _bool(pc.equal(values, v))
+        if leaf.op == "startswith":
+            return _bool(pc.starts_with(values, v))
+        if leaf.op == "endswith":
+            return _bool(pc.ends_with(values, v))
+        return _regex_on(_regex([_alternative(leaf)]), values)
+    if isinstance(leaf, _Keywords):
+        return _regex_on(leaf.regex, values)
+    if isinstance(leaf, ir.Regex):
+        return _regex_on(leaf.pattern, values)
+    if isinstance(leaf, ir.NumCmp):
+        numbers: list[bool] = []
+        for v in values.to_pylist():
+            try:
+                numbers.append(ir.evaluate_leaf(leaf, v))
+            except (TypeError, ValueError):
+                numbers.append(False)
+        return np.array(numbers, dtype=bool)
+    if isinstance(leaf, ir.IsNull):
+        return _bool(pc.equal(values, ""))
+    if isinstance(leaf, ir.Exists):
+        return np.ones(len(values), dtype=bool)
+    raise TypeError(f"not a value predicate: {leaf!r}")
+
+
+def _regex_on(pattern: str, values: pa.Array) -> Bools:
+    try:
+        return _bool(pc.match_substring_regex(values, pattern))
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # look-around, or over RE2's size budget
+        rx = re.compile(pattern)
+        return np.array([v is not None and rx.search(v) is not None for v in values.to_pylist()], bool)
+
+
+def _cased(leaf: Any) -> bool:
+    """Whether the predicate reads the values as given (else their lowered copies)."""
+    return not isinstance(leaf, _AnyOf | ir.Match | _Keywords) or bool(leaf.cased)
+
+
+class _Group:
+    """All rows of one shape; rule expressions are evaluated over arrays of its row numbers."""
+
+    def __init__(self, table: pa.Table) -> None:
+        self.table = table
+        self.rows = int(table.num_rows)
+        self.columns: dict[str, _Column] = {}
+        self.text_columns = [c for c in table.column_names if c not in (ROW, FILE)]
+        self._all: _Column | None = None  # every column's distinct values, for keywords
+        self._all_at: np.ndarray[Any, np.dtype[np.int64]] = np.zeros((0, 0), np.int64)
+
+    def column(self, name: str) -> _Column:
+        col = self.columns.get(name)
+        if col is None:
+            enc = pc.dictionary_encode(self.table.column(name).combine_chunks())
+            values = enc.dictionary
+            if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
+                values = pc.cast(values, pa.string())
+            idx = np.asarray(enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False), np.int64)
+            col = self.columns[name] = _Column(values, idx)
+        return col
+
+    def leaf(self, leaf: Any, name: str, rows: Ints) -> Bools:
+        """The predicate on ``name`` for these rows, evaluated on the distinct values they hold."""
+        col = self.column(name)
+        n = len(col.values)
+        memo = col.memo.get(leaf)
+        if memo is None:
+            known, answer = np.zeros(n + 1, dtype=bool), np.zeros(n + 1, dtype=bool)
+            known[n] = True
+            answer[n] = isinstance(leaf, ir.IsNull)
+            col.memo[leaf] = memo = (known, answer)
+        known, answer = memo
+        at = col.index[rows]
+        if not known.all():
+            if len(rows) < _PARTIAL * n:
+                need = np.unique(at)
+                need = need[~known[need]]
+            else:
+                need = np.flatnonzero(~known)
+            if len(need):
+                values = col.text(_cased(leaf))
+                sub = values if len(need) == n else values.take(pa.array(need))
+                answer[need] = _on_values(leaf, sub)
+                known[need] = True
+        out: Bools = answer[at]
+        return out
+
+    def field_eq(self, expr: ir.FieldEq, rows: Ints) -> Bools:
+        a, b = self.column(expr.field), self.column(expr.other)
+        ia, ib = a.index[rows], b.index[rows]
+        out = np.zeros(len(rows), dtype=bool)
+        both = np.flatnonzero((ia < len(a.values)) & (ib < len(b.values)))  # a missing value is false
+        if len(both):
+            left = a.text(False).take(pa.array(ia[both]))
+            right = b.text(False).take(pa.array(ib[both]))
+            out[both] = _bool(pc.equal(left, right))
+        return out
+
+    def keywords(self, expr: _Keywords, rows: Ints) -> Bools:
+        """Whether any column of each row matches: the columns' dictionaries are searched as one."""
+        if self._all is None:
+            names = self.text_columns
+            if names:  # every column's cells end to end, dictionary-encoded at once
+                cells = pa.chunked_array(
+                    [ch for c in names for ch in pc.cast(self.table.column(c), pa.string()).chunks],
+                    pa.string(),
+                )
+                enc = pc.dictionary_encode(cells.combine_chunks())
+                values = enc.dictionary
+                idx = enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
+                at = np.asarray(idx, np.int64).reshape(len(names), self.rows).T
+            else:
+                values, at = pa.array([], pa.string()), np.zeros((self.rows, 0), np.int64)
+            self._all = _Column(values, np.zeros(0, np.int64))
+            self._all_at = at
+        col, n = self._all, len(self._all.values)
+        at = self._all_at[rows]
+        memo = col.memo.get(expr)
+        if memo is None:
+            known, answer = np.zeros(n + 1, dtype=bool), np.zeros(n + 1, dtype=bool)
+            known[n] = True
+            col.memo[expr] = memo = (known, answer)
+        known, answer = memo
+        if not known.all():
+            need = np.unique(at) if at.size < _PARTIAL * n else np.arange(n + 1)
+            need = need[~known[need]]
+            if len(need):
+                values = col.text(expr.cased)
+                sub = values if len(need) == n else values.take(pa.array(need))
+                answer[need] = _on_values(expr, sub)
+                known[need] = True
+        out: Bools = np.asarray(answer[at].any(axis=1), dtype=bool)
+        return out
+
+
+_COST = {"eq": 0, "startswith": 1, "endswith": 1, "contains": 3, "like": 3}
+
+
+def _cost(expr: Any) -> int:
+    """A rough price of evaluating ``expr`` on all rows (to try the cheap items of a conjunction first)."""
+    if isinstance(expr, ir.Exists | ir.IsNull | ir.Const):
+        return 0
+    if isinstance(expr, ir.Match):
+        return _COST[expr.op]
     if isinstance(expr, _AnyOf):
-        col = g.column(expr.field, not expr.cased)
-        values = col.values if expr.cased or col.lowered is None else col.lowered
-        try:
-            return col.spread(_bool(pc.match_substring_regex(values, expr.regex)))
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):  # pattern too large for RE2's budget
-            rx = re.compile(expr.regex)
-            return col.spread(np.array([rx.search(v) is not None for v in values.to_pylist()], bool))
+        return 1 if expr.regex is None else 4
+    if isinstance(expr, ir.Regex | ir.NumCmp | ir.FieldEq):
+        return 5
+    if isinstance(expr, _Keywords):
+        return 8
+    if isinstance(expr, ir.Not):
+        return _cost(expr.item)
+    if isinstance(expr, ir.And):
+        return min(_cost(i) for i in expr.items) + 1
+    return sum(_cost(i) for i in expr.items)
+
+
+def prepare(expr: ir.Expr) -> Any:
+    """``expr`` with or-ed text matches on one field merged (:class:`_AnyOf`), conjunctions cheap-first."""
+    if isinstance(expr, ir.And):
+        return ir.And(tuple(sorted((prepare(i) for i in expr.items), key=_cost)))
+    if isinstance(expr, ir.Or):
+        by_field: dict[tuple[str, bool], list[ir.Match]] = defaultdict(list)
+        keywords: dict[bool, list[str]] = defaultdict(list)
+        rest: list[Any] = []
+        for item in expr.items:
+            if isinstance(item, ir.Match):
+                by_field[(item.field, item.cased)].append(item)
+            elif isinstance(item, ir.Keyword):
+                keywords[item.cased].append(_like_regex(item.value if item.cased else item.value.lower()))
+            else:
+                rest.append(prepare(item))
+        for (name, cased), matches in by_field.items():
+            rest.append(matches[0] if len(matches) == 1 else _any_of(name, cased, matches))
+        for cased, alternatives in keywords.items():
+            rest.append(_Keywords(cased, _regex(sorted(set(alternatives)))))
+        return ir.Or(tuple(sorted(rest, key=_cost))) if len(rest) > 1 else rest[0]
+    if isinstance(expr, ir.Not):
+        return ir.Not(prepare(expr.item))
     if isinstance(expr, ir.Keyword):
-        text = g.all_text(expr.cased)
-        value = expr.value if expr.cased else expr.value.lower()
-        return _bool(pc.match_like(text, _sql_like_pattern(value)))
+        return _Keywords(expr.cased, _regex([_like_regex(expr.value if expr.cased else expr.value.lower())]))
+    return expr
+
+
+def _eval(expr: Any, g: _Group, rows: Ints) -> Bools:
+    """Whether each of ``rows`` matches ``expr``."""
+    if isinstance(expr, ir.And):
+        alive = np.arange(len(rows))
+        for item in expr.items:
+            alive = alive[_eval(item, g, rows[alive])]
+            if not len(alive):
+                break
+        out = np.zeros(len(rows), dtype=bool)
+        out[alive] = True
+        return out
+    if isinstance(expr, ir.Or):
+        out = np.zeros(len(rows), dtype=bool)
+        for item in expr.items:
+            rest = np.flatnonzero(~out)
+            if not len(rest):
+                break
+            out[rest] = _eval(item, g, rows[rest])
+        return out
+    if isinstance(expr, ir.Not):
+        neg: Bools = ~_eval(expr.item, g, rows)
+        return neg
+    if isinstance(expr, ir.Const):
+        return np.full(len(rows), expr.value)
+    if isinstance(expr, _Keywords):
+        return g.keywords(expr, rows)
     if isinstance(expr, ir.FieldEq):
-        a, b = g.column(expr.field, True), g.column(expr.other, True)
-        assert a.lowered is not None
-        assert b.lowered is not None
-        left = pc.take(pa.concat_arrays([a.lowered, pa.nulls(1, pa.string())]), pa.array(a.index))
-        right = pc.take(pa.concat_arrays([b.lowered, pa.nulls(1, pa.string())]), pa.array(b.index))
-        return _bool(pc.equal(left, right))
-    if isinstance(expr, ir.Exists):
-        col = g.column(expr.field, False)
-        present: np.ndarray[Any, np.dtype[np.bool_]] = col.index < len(col.values)
-        return present
-    if isinstance(expr, ir.IsNull):
-        col = g.column(expr.field, False)
-        empty: np.ndarray[Any, np.dtype[np.bool_]] = col.index == len(col.values)
-        return col.spread(_leaf_on_values(expr, col.values)) | empty
-    assert isinstance(expr, ir.Match | ir.Regex | ir.NumCmp)
-    lowered = isinstance(expr, ir.Match) and not expr.cased
-    col = g.column(expr.field, lowered)
-    values = col.lowered if lowered and col.lowered is not None else col.values
-    return col.spread(_leaf_on_values(expr, values))
+        return g.field_eq(expr, rows)
+    return g.leaf(expr, expr.field, rows)
 
 
 def _group_segments(results: Sequence[ReadResult]) -> dict[tuple[tuple[str, str], ...], pa.Table]:
@@ -249,7 +390,8 @@ def _group_segments(results: Sequence[ReadResult]) -> dict[tuple[tuple[str, str]
     for file_id, result in enumerate(results):
         for seg in result.sigma_segments():
             if seg.rows:
-                t = seg.table.append_column(FILE, pa.array(np.full(seg.rows, file_id, dtype=np.int32)))
+                table = sigma_columns(seg.table)
+                t = table.append_column(FILE, pa.array(np.full(seg.rows, file_id, dtype=np.int32)))
                 parts[tuple(sorted(seg.constants.items()))].append(t)
     return {k: pa.concat_tables(v, promote_options="permissive") for k, v in parts.items()}
 
@@ -275,13 +417,14 @@ class VectorSigma:
                 out.applied.add(i)
             if not plan.run and not plan.every_row:
                 continue
-            g = _Group(table, table.num_rows)
+            g = _Group(table)
             files = table.column(FILE).to_numpy()
             rows = table.column(ROW).to_numpy()
             for idx in plan.every_row:
                 out.hits.extend(Hit(int(f), int(r), idx) for f, r in zip(files, rows, strict=True))
+            everything = np.arange(g.rows)
             for idx, expr in plan.run:
-                matched = np.flatnonzero(_eval(expr, g))
+                matched = np.flatnonzero(_eval(prepare(expr), g, everything))
                 out.hits.extend(Hit(int(files[m]), int(rows[m]), idx) for m in matched)
             out.queries += 1
         out.blind = {i: m for i, m in seen_missing.items() if m}
