@@ -35,10 +35,10 @@ def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
     from evtx import PyEvtxParser
 
     f = batch.open(path, "evtx")
-    size = path.stat().st_size
-    if size > _HEADER and (size - _HEADER) % _CHUNK:
-        f.error(f"truncated chunk at offset {_HEADER + (size - _HEADER) // _CHUNK * _CHUNK}")
     try:
+        size = path.stat().st_size
+        if size > _HEADER and (size - _HEADER) % _CHUNK:
+            f.error(f"truncated chunk at offset {_HEADER + (size - _HEADER) // _CHUNK * _CHUNK}")
         parser = PyEvtxParser(str(path), number_of_threads=threads or 0)
         records: Any = parser.records_json()
     except (OSError, RuntimeError, ValueError) as exc:
