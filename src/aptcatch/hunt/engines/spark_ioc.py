@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from aptcatch.hunt.engines.spark_sql import (
+    URL_RE,
     col,
     domain_labels,
     domain_suffixes,
@@ -31,6 +32,7 @@ from aptcatch.hunt.engines.spark_sql import (
     lit,
     norm_url,
     url_parts,
+    url_rest,
 )
 from aptcatch.hunt.ioc import OBSERVED, IndicatorSet
 from aptcatch.hunt.readers.base import NORMALISED as FRAME_FIELDS
@@ -66,13 +68,11 @@ def _ip2int(value: str) -> int | None:
 def ip_range(itype: str, value: str) -> tuple[int, int] | None:
     """The ``[lo, hi]`` of an ipv4 or cidr indicator, as ioc.py's ``ind_ip`` table computes it."""
     if itype == "ipv4":
-        n = _ip2int(value)
+        n = _ip2int(value) if _IPV4.fullmatch(value) else None
         return None if n is None else (n, n)
     base, _, plen_text = value.partition("/")
-    if plen_text.split("/", 1)[0] == "0":
-        return 0, 2**32 - 1
     plen = _try_uint(plen_text.split("/", 1)[0])
-    if plen is None or not 1 <= plen <= 32 or not _IPV4.fullmatch(base):
+    if plen is None or not 0 <= plen <= 32 or not _IPV4.fullmatch(base):
         return None
     n = _ip2int(base)
     if n is None:
@@ -109,8 +109,10 @@ def indicator_keys(indicators: IndicatorSet) -> IndicatorKeys:
 def _key_table(spark: SparkSession, keys: IndicatorKeys) -> DataFrame:
     schema = "key string, ind_id bigint, lo bigint, hi bigint, cidr boolean"
     df = spark.createDataFrame(keys.rows, schema) if keys.rows else spark.createDataFrame([], schema)
-    parts = url_parts("substr(key, 3)")
-    df = df.selectExpr("*", f"{parts[0]} AS _us", f"{parts[1]} AS _uh", f"{parts[2]} AS _ur")
+    scheme, hostport = url_parts("substr(key, 3)")
+    df = df.where(f"NOT startswith(key, 'u|') OR substr(key, 3) RLIKE '{URL_RE}'")
+    df = df.selectExpr("*", f"{scheme} AS _us", f"{hostport} AS _uhr")
+    df = df.selectExpr("*", "lower(_uhr) AS _uh", f"{url_rest('substr(key, 3)', '_uhr')} AS _ur")
     return df.selectExpr(
         f"IF(startswith(key, 'u|'), concat('u|', {norm_url('_us', '_uh', '_ur')}), key) AS key",
         "ind_id",
@@ -150,7 +152,7 @@ def _observations(columns: Sequence[str]) -> str:
             elif kind == "url":
                 norm = norm_url(*(col(f"_u{p}_{f}") for p in "shr"))
                 element = item(f, f"concat('u|', {norm})")
-                arrays.append(f"IF({c} IS NOT NULL AND {c} LIKE '%://%', array({element}), array())")
+                arrays.append(f"IF({c} IS NOT NULL AND {c} RLIKE '{URL_RE}', array({element}), array())")
             else:
                 element = item(f, f"concat('h|', lower({c}))")
                 arrays.append(f"IF({c} IS NOT NULL, array({element}), array())")
@@ -176,16 +178,19 @@ def sweep_frame(
     keys = indicator_keys(indicators)
     table = sf.broadcast(_key_table(spark, keys))
     carried = [col(c) for c in ALERT_COLUMNS]
-    staged = []  # per-field values the observation array reads more than once
+    staged, staged2 = [], []  # per-field values the observation array reads more than once
     for kind, fields in OBSERVED.items():
         for f in fields:
             if kind == "domain":
                 staged.append(f"{domain_labels(col(f))} AS {col('_dl_' + f)}")
             elif kind == "url":
-                staged += [
-                    f"{e} AS {col(f'_u{p}_{f}')}" for p, e in zip("shr", url_parts(col(f)), strict=True)
+                scheme, hostport = url_parts(col(f))
+                staged += [f"{scheme} AS {col('_us_' + f)}", f"{hostport} AS {col('_uhr_' + f)}"]
+                staged2 += [
+                    f"lower({col('_uhr_' + f)}) AS {col('_uh_' + f)}",
+                    f"{url_rest(col(f), col('_uhr_' + f))} AS {col('_ur_' + f)}",
                 ]
-    events = events.selectExpr("*", *staged)
+    events = events.selectExpr("*", *staged).selectExpr("*", *staged2)
     obs = events.selectExpr(
         "file_id", "rk", "bad", "sample", *carried, f"explode({_observations(FRAME_FIELDS)}) AS o"
     )

@@ -20,7 +20,7 @@ fields) rather than by its first record; bad lines are counted with one sample, 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -88,14 +88,18 @@ def _stage(df: DataFrame, columns: dict[str, str]) -> DataFrame:
     return df.selectExpr("*", *[f"{e} AS {col(n)}" for n, e in columns.items()])
 
 
-def _texts(df: DataFrame, raw: dict[str, str], json: bool) -> DataFrame:
-    """For each field ``f`` of ``raw`` (name -> SQL of its raw value): ``_v_f`` the value and ``_t_f`` its
-    ``text()``; for JSON (variants) also ``_s_f``, the value's type."""
-    df = _stage(df, {f"_v_{n}": e for n, e in raw.items()})
-    if not json:
-        return _stage(df, {f"_t_{n}": stxt(col(f"_v_{n}")) for n in raw})
-    df = _stage(df, {f"_s_{n}": f"schema_of_variant({col(f'_v_{n}')})" for n in raw})
-    return _stage(df, {f"_t_{n}": vtxt(col(f"_v_{n}"), col(f"_s_{n}")) for n in raw})
+def _texts(df: DataFrame, fields: Sequence[str]) -> DataFrame:
+    """``_t_f`` = ``text()`` of field ``f``, from ``tm`` (the record's text map; ``rm`` its raw map): the
+    ``id.orig_h`` names fall back to the ``id_orig_h`` spelling when the first is absent or null."""
+
+    def one(name: str) -> str:
+        t = f"try_element_at(tm, {lit(name)})"
+        if not name.startswith("id."):
+            return t
+        other = f"try_element_at(tm, {lit(name.replace('.', '_'))})"
+        return f"IF(try_element_at(rm, {lit(name)}) IS NULL, {other}, {t})"
+
+    return _stage(df, {f"_t_{n}": one(n) for n in fields})
 
 
 ZEEK_FIELDS = (
@@ -104,26 +108,13 @@ ZEEK_FIELDS = (
 )  # fmt: skip
 
 
-def _zeek(
-    df: DataFrame, get: Callable[[str], str], json: bool, ltype: str
-) -> tuple[DataFrame, dict[str, str]]:
-    """normalise_zeek as SQL stages over ``get(field)`` (the raw value); the frame's normalised columns."""
-
-    def raw(name: str) -> str:  # id.orig_h, or the id_orig_h spelling
-        return (
-            f"coalesce({get(name)}, {get(name.replace('.', '_'))})" if name.startswith("id.") else get(name)
-        )
-
-    df = _texts(df, {n: raw(n) for n in ZEEK_FIELDS}, json)
+def _zeek(df: DataFrame, ts_raw: str, ltype: str) -> tuple[DataFrame, dict[str, str]]:
+    """normalise_zeek as SQL stages over the text map ``tm``; the frame's normalised columns. A list's
+    first element is the first item of its comma-joined text."""
+    df = _texts(df, ZEEK_FIELDS)
 
     def t(name: str) -> str:
         return col(f"_t_{name}")
-
-    def first(name: str) -> str:
-        if not json:
-            return f"substring_index({t(name)}, ',', 1)"
-        head = f"try_variant_get({col(f'_v_{name}')}, '$[0]')"
-        return f"IF({col(f'_s_{name}')} LIKE 'ARRAY%', {vtxt(head)}, substring_index({t(name)}, ',', 1))"
 
     host, uri, port = t("host"), t("uri"), t("id.resp_p")
     df = _stage(
@@ -134,9 +125,9 @@ def _zeek(
                 f" IF({uri} IS NOT NULL AND instr({uri}, '://') > 0,"
                 f" {uri}, concat(IF({port} = '443', 'https', 'http'), '://', {host}, coalesce({uri}, '/'))))"
             ),
-            "_tx": first("tx_hosts"),
-            "_rx": first("rx_hosts"),
-            "_ts": f"CAST({col('_v_ts')} AS STRING)",
+            "_tx": f"substring_index({t('tx_hosts')}, ',', 1)",
+            "_rx": f"substring_index({t('rx_hosts')}, ',', 1)",
+            "_ts": ts_raw,
         },
     )
     df = _stage(df, {"_fhost": url_host("_full")})
@@ -177,23 +168,34 @@ def _zeek_name_types(files: Sequence[SparkFile]) -> str:
     return f"(CASE file_id {' '.join(cases)} ELSE NULL END)" if cases else "CAST(NULL AS STRING)"
 
 
-def read_zeek_json(spark: SparkSession, files: Sequence[SparkFile]) -> DataFrame:
-    df = _lines(spark, files).selectExpr("*", "from_json(value, 'map<string,variant>') AS j")
-
-    def get(name: str) -> str:
-        return vnull(f"try_element_at(j, {lit(name)})")
-
-    declared = (
-        f"coalesce(nullif(cast({get('_path')} AS STRING), ''), nullif(cast({get('@stream')} AS STRING), ''))"
+def _json_maps(df: DataFrame) -> DataFrame:
+    """``j``: the line as ``map<string, variant>`` (NULL: no JSON object); ``rm`` the same with JSON null
+    as NULL; ``tm``: ``text()`` of every value (``text`` is generated once, inside one lambda)."""
+    df = df.selectExpr("*", "from_json(value, 'map<string,variant>') AS j")
+    return _stage(
+        df,
+        {
+            "rm": f"transform_values(j, (k, v) -> {vnull('v')})",
+            "tm": f"transform_values(j, (k, v) -> {vtxt('v')})",
+        },
     )
+
+
+def read_zeek_json(spark: SparkSession, files: Sequence[SparkFile]) -> DataFrame:
+    df = _json_maps(_lines(spark, files))
+
+    def raw(name: str) -> str:
+        return f"cast(try_element_at(rm, {lit(name)}) AS STRING)"
+
+    declared = f"coalesce(nullif({raw('_path')}, ''), nullif({raw('@stream')}, ''))"
     by_fields = (
         "CASE WHEN map_contains_key(j, 'query') THEN 'dns' WHEN map_contains_key(j, 'uri') THEN 'http'"
         " WHEN map_contains_key(j, 'server_name') THEN 'ssl' WHEN map_contains_key(j, 'fuid') THEN 'files'"
         " ELSE 'conn' END"
     )
     df = _stage(df, {"ltype": f"coalesce({declared}, {_zeek_name_types(files)}, {by_fields})"})
-    df, cols = _zeek(df, get, True, "ltype")
-    return _frame(df, "j IS NULL", cols, f"transform_values(j, (k, v) -> {vtxt('v')})")
+    df, cols = _zeek(df, raw("ts"), "ltype")
+    return _frame(df, "j IS NULL", cols, "tm")
 
 
 @dataclass(frozen=True)
@@ -274,15 +276,12 @@ def read_zeek_tsv(
         .selectExpr(
             "*",
             "IF(size(fields) = 0 OR size(vals) != size(fields), NULL,"
-            " map_from_arrays(fields, transform(vals, v -> IF(v IN ('-', '(empty)'), NULL, v)))) AS rec",
+            " map_from_arrays(fields, transform(vals, v -> IF(v IN ('-', '(empty)'), NULL, v)))) AS rm",
         )
     )
-
-    def get(name: str) -> str:
-        return f"try_element_at(rec, {lit(name)})"
-
-    df, cols = _zeek(df, get, False, "ltype")
-    return _frame(df, "rec IS NULL", cols, f"transform_values(rec, (k, v) -> {stxt('v')})")
+    df = _stage(df, {"tm": f"transform_values(rm, (k, v) -> {stxt('v')})"})
+    df, cols = _zeek(df, "try_element_at(rm, 'ts')", "ltype")
+    return _frame(df, "rm IS NULL", cols, "tm")
 
 
 def read_squid(spark: SparkSession, files: Sequence[SparkFile]) -> DataFrame:
@@ -326,16 +325,16 @@ def read_squid(spark: SparkSession, files: Sequence[SparkFile]) -> DataFrame:
 def read_json(spark: SparkSession, files: Sequence[SparkFile], mapping: dict[str, str] | None) -> DataFrame:
     """Generic JSON lines: ``apply_mapping`` of readers/generic.py as SQL."""
     mapping = mapping or {}
-    df = _lines(spark, files).selectExpr("*", "from_json(value, 'map<string,variant>') AS j")
+    df = _json_maps(_lines(spark, files))
 
-    def lookup(dotted: str) -> str:  # top-level key as is, else the nested path
-        top = vnull(f"try_element_at(j, {lit(dotted)})")
+    def lookup(dotted: str) -> str:  # top-level key as is, else the nested path (objects are JSON text)
+        top = f"try_element_at(tm, {lit(dotted)})"
         if "." not in dotted:
-            return vtxt(top)
+            return top
         head, *rest = dotted.split(".")
         path = "$" + "".join(f"[{lit(p)}]" for p in rest)
-        nested = vnull(f"try_variant_get(try_element_at(j, {lit(head)}), {lit(path)})")
-        return f"IF(map_contains_key(j, {lit(dotted)}), {vtxt(top)}, {vtxt(nested)})"
+        nested = stxt(f"get_json_object(try_element_at(tm, {lit(head)}), {lit(path)})")
+        return f"IF(map_contains_key(j, {lit(dotted)}), {top}, {nested})"
 
     def value_of(dst: str) -> str:  # mapped sources (the last one given wins), then the field itself
         sources = [lookup(src) for src, d in mapping.items() if d == dst][::-1]
@@ -356,11 +355,11 @@ def read_json(spark: SparkSession, files: Sequence[SparkFile], mapping: dict[str
     cols["url.domain"] = f"coalesce({cols['url.domain']}, {url_domain(cols['url.full'], '_uhost')})"
     for h in _HASHES:
         algo = h.rsplit(".", 1)[1]
-        parsed = f"element_at(reverse(filter(_hparts, x -> x.a = '{algo}' AND x.d != '')), 1).d"
+        parsed = f"try_element_at(reverse(filter(_hparts, x -> x.a = '{algo}' AND x.d != '')), 1).d"
         use = f"({cols['file.hash.sha256']} IS NULL AND _hashes IS NOT NULL)"
         cols[h] = f"lower(IF({use} AND {parsed} IS NOT NULL, trim({parsed}), {cols[h]}))"
     extra = [(dst, value_of(dst)) for dst in dict.fromkeys(mapping.values()) if dst not in NORMALISED]
-    raw = f"transform_values(j, (k, v) -> {vtxt('v')})"
+    raw = "tm"
     if extra:
         pairs = ", ".join(f"{lit(d)}, {e}" for d, e in extra)
         raw = f"map_concat({raw}, map_filter(map({pairs}), (k, v) -> v IS NOT NULL))"

@@ -13,9 +13,6 @@ from __future__ import annotations
 TIME_FORMAT = "yyyy-MM-dd'T'HH:mm:ss.SSS'Z'"
 _OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 IPV4_RE = f"^{_OCTET}(\\\\.{_OCTET}){{3}}\\\\z"
-_SCHEME_RE = "^([A-Za-z][A-Za-z0-9+.-]*)://"
-_HOST_RE = "^[A-Za-z][A-Za-z0-9+.-]*://([^/?#]*)"
-_REST_RE = "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*(.*)\\\\z"
 
 
 def lit(value: str) -> str:
@@ -104,23 +101,30 @@ def ip2int(e: str) -> str:
     return f"(shiftleft({parts[0]}, 24) + shiftleft({parts[1]}, 16) + shiftleft({parts[2]}, 8) + {parts[3]})"
 
 
-def url_parts(u: str) -> tuple[str, str, str]:
-    """SQL for the scheme and host (lower-case) and the rest of a URL, as ioc.py's macros cut them."""
-    return (
-        f"lower(regexp_extract({u}, '{_SCHEME_RE}', 1))",
-        f"lower(regexp_extract({u}, '{_HOST_RE}', 1))",
-        f"regexp_extract({u}, '{_REST_RE}', 1)",
+URL_RE = "^[A-Za-z][A-Za-z0-9+.-]*://"  # ioc.py sweeps URL values with a scheme only
+
+
+def url_parts(u: str) -> tuple[str, str]:
+    """ioc.py's URL cut, first half: the lower-case scheme and the raw ``host:port`` (credentials kept)."""
+    hostport = (
+        f"split_part(split_part(split_part(substr({u}, instr({u}, '://') + 3), '/', 1), '?', 1), '#', 1)"
     )
+    return f"lower(split_part({u}, '://', 1))", hostport
 
 
-def norm_url(scheme: str, host: str, rest: str) -> str:
-    """ioc.py's ``norm_url`` over the columns of :func:`url_parts`: ``:80``/``:443`` dropped for http/https,
-    empty path ``/``."""
+def url_rest(u: str, hostport: str) -> str:
+    """Second half: what follows ``host:port`` (``hostport`` the raw column of :func:`url_parts`)."""
+    return f"substr({u}, instr({u}, '://') + 3 + length({hostport}))"
+
+
+def norm_url(scheme: str, hp: str, rest: str) -> str:
+    """ioc.py's ``norm_url_parts`` (``hp`` lower-case): ``:80``/``:443`` dropped for http/https, empty
+    path ``/``."""
     return (
         f"concat({scheme}, '://',"
-        f" CASE WHEN ({scheme} = 'http' AND endswith({host}, ':80'))"
-        f" OR ({scheme} = 'https' AND endswith({host}, ':443'))"
-        f" THEN regexp_replace({host}, ':[0-9]+\\\\z', '') ELSE {host} END,"
+        f" CASE WHEN ({scheme} = 'http' AND endswith({hp}, ':80'))"
+        f" OR ({scheme} = 'https' AND endswith({hp}, ':443'))"
+        f" THEN regexp_replace({hp}, ':[0-9]+\\\\z', '') ELSE {hp} END,"
         f" CASE WHEN {rest} = '' OR startswith({rest}, '?') OR startswith({rest}, '#')"
         f" THEN concat('/', {rest}) ELSE {rest} END)"
     )
