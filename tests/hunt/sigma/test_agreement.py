@@ -40,8 +40,7 @@ DETECTIONS = {
     "null": "sel:\n  Image|contains: 'a'\n  ParentImage: null\ncondition: sel",
     "exists": "sel:\n  User|exists: false\ncondition: not sel",
     "fieldref": "sel:\n  Image|fieldref: ParentImage\ncondition: sel",
-    # no wildcard inside: VectorSigma at d091205 lets one span fields (see test_semantics)
-    "keyword": "keywords:\n  - 'b%a'\n  - 'Σ_'\ncondition: keywords",
+    "keyword": "keywords:\n  - 'b*?a'\n  - 'Σ_'\ncondition: keywords",
     "quote": 'sel:\n  CommandLine|contains: "\'"\ncondition: sel',
     "not_or": "a:\n  Image|contains: 'b'\nb:\n  User|startswith: 'a'\ncondition: not (a or b)",
     "cidr": "sel:\n  DestinationIp|cidr: '10.0.0.0/8'\ncondition: sel",

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from aptcatch.hunt.sigma import ir, vector
+from aptcatch.hunt.sigma import ir
 from aptcatch.hunt.sigma.evaluate import DuckDBSigma
 from aptcatch.hunt.sigma.vector import VectorSigma
 
@@ -173,20 +173,10 @@ def test_keywords_match_any_field(hunter: Hunter) -> None:
     assert hunter.one(det, values) == {0, 1, 2}
 
 
-def test_keyword_wildcards_stay_within_one_field(hunter: Hunter, request: pytest.FixtureRequest) -> None:
+def test_keyword_wildcards_stay_within_one_field(hunter: Hunter) -> None:
     if hunter.reader == "flat":
         pytest.skip(
             "a generic JSON table keeps the raw line (event.original) as a column, so keywords see it"
-        )
-    if hunter.engine == "vector" and not hasattr(vector, "_Keywords"):
-        # The per-column keyword evaluation being written for vector.py fixes this; remove the marker
-        # (and this condition) with that change.
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="VectorSigma matches keywords with match_like on all fields joined by \\x1f, "
-                "so a wildcard spans two fields",
-            )
         )
     det = "keywords:\n  - 'evil*?payload'\ncondition: keywords"
     values = [
