@@ -110,7 +110,7 @@ def hunt(
 
     from aptcatch.hunt import ioc
     from aptcatch.hunt import output as out
-    from aptcatch.hunt.readers import load_mapping, read_log
+    from aptcatch.hunt.readers import load_mapping
 
     if no_knowledge and not ioc_files:
         raise click.UsageError("--no-knowledge needs at least one --iocs list")
@@ -121,7 +121,7 @@ def hunt(
         fields = load_mapping(mapping) if mapping else None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    results = [read_log(f, None if fmt == "auto" else fmt, fields) for f in files]
+    results = _read_all(files, None if fmt == "auto" else fmt, fields)
     sigma_doc: dict[str, Any] | None = None
     sigma_alerts: list[dict[str, Any]] = []
     if not no_sigma:
@@ -204,3 +204,16 @@ def _attribute(evidence: Any, db: Path | None, console: Any) -> None:
     finally:
         store.close()
     render_attribution(result, console, title="Attribution of the hunt's hits")
+
+
+def _read_all(files: list[Path], fmt: str | None, mapping: dict[str, str] | None) -> list[Any]:
+    """Every file read once, in input order; EVTX files together (their tables are built per batch)."""
+    from aptcatch.hunt.readers import detect_format, read_log
+    from aptcatch.hunt.readers.evtx import read_evtx_files
+
+    formats = [fmt or (detect_format(f) if f.is_file() else None) for f in files]
+    evtx = [f for f, k in zip(files, formats, strict=True) if k == "evtx"]
+    batch = iter(read_evtx_files(evtx, mapping)) if evtx else iter(())
+    return [
+        next(batch) if k == "evtx" else read_log(f, k, mapping) for f, k in zip(files, formats, strict=True)
+    ]

@@ -174,10 +174,6 @@ def test_keywords_match_any_field(hunter: Hunter) -> None:
 
 
 def test_keyword_wildcards_stay_within_one_field(hunter: Hunter) -> None:
-    if hunter.reader == "flat":
-        pytest.skip(
-            "a generic JSON table keeps the raw line (event.original) as a column, so keywords see it"
-        )
     det = "keywords:\n  - 'evil*?payload'\ncondition: keywords"
     values = [
         {"Image": "C:\\evil", "CommandLine": "payload.exe"},  # across two fields: no match

@@ -90,7 +90,17 @@ class ReadResult:
         """The segments Sigma rules run on (the whole table, with a row column, when none were made)."""
         if self.segments is not None:
             return self.segments
-        table = self.table.append_column(ROW, pa.array(range(self.table.num_rows), type=pa.int64()))
+        # A column with no value at all (a normalised column this format never fills) is not a field
+        # of these events: leaving it out lets rules that read it be reported as blind.
+        # The raw line is not a field either (keywords would otherwise match field names in it).
+        table = self.table.select(
+            [
+                c
+                for c in self.table.column_names
+                if c != "event.original" and self.table.column(c).null_count < self.table.num_rows
+            ]
+        )
+        table = table.append_column(ROW, pa.array(range(self.table.num_rows), type=pa.int64()))
         return [Segment(table)]
 
     def original(self, rows: Sequence[int]) -> list[str | None]:

@@ -49,9 +49,14 @@ def _dataset_gate(logsource: dict[str, str]) -> list[ir.Expr]:
 
     Zeek rules name the log as their service (``dns``, ``http``, ``smb_files`` …); the Zeek reader puts
     ``zeek.<log>`` in ``event.dataset``, constant per file, so a rule for one log never runs on another.
+    Rules of other products (cisco, linux …) need a dataset of that product: keyword rules written for a
+    router's log must not fire on a Zeek or Windows event that happens to contain the word.
     """
-    if logsource.get("product") == "zeek" and (service := logsource.get("service")):
+    product = logsource.get("product")
+    if product == "zeek" and (service := logsource.get("service")):
         return [ir.Match("event.dataset", "eq", f"zeek.{service}")]
+    if product and product not in ("windows", "zeek"):  # cisco, linux, aws …: only their own datasets
+        return [ir.Match("event.dataset", "startswith", f"{product}.")]
     return []
 
 

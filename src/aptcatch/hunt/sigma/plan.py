@@ -58,6 +58,9 @@ def _fields(expr: ir.Expr) -> frozenset[str]:
     return frozenset(out)
 
 
+GATE = "event.dataset"  # the log-source gate field: absent means "not this product's logs"
+
+
 @dataclass(frozen=True)
 class SegmentPlan:
     run: tuple[tuple[int, ir.Expr], ...]  # (rule index, specialised expression) to evaluate per event
@@ -138,9 +141,13 @@ class Planner:
             if any(f in lowered and lowered[f] not in allowed for f, allowed in req.items()):
                 continue
             absent = self._fields[i] - present - constants.keys()
-            if absent and not req and ir.specialise(rule.expr, constants, present | absent) == ir.FALSE:
+            if GATE in absent:
+                continue  # a rule for another product's logs (see convert._dataset_gate)
+            # A rule whose top-level conditions are all on this segment's constants applies when they
+            # hold (checked above); otherwise ask whether the rule could match with every field present.
+            trusted = bool(req) and req.keys() <= constants.keys()
+            if absent and not trusted and ir.specialise(rule.expr, constants, present | absent) == ir.FALSE:
                 continue  # the rule does not apply to this kind of event at all
-            # (a rule with top-level log-source conditions applies when they hold, checked above)
             if absent:
                 missing[i] = frozenset(absent)
             touched = constants.keys() | absent

@@ -16,6 +16,7 @@ from aptcatch.hunt.sigma.rules import RuleSet
 
 # Sigma levels on ECS's 0-100 event.severity scale (the bands Elastic uses for its risk scores).
 SEVERITY = {"informational": 1, "low": 21, "medium": 47, "high": 73, "critical": 99, "unknown": 0}
+GATE = "event.dataset"  # the log-source gate field (see convert._dataset_gate)
 _COLUMNS = ("@timestamp", "host.name", "event.dataset", "event.code")
 
 
@@ -113,10 +114,13 @@ def summary(ruleset: RuleSet, run: SigmaRun, sigma_alerts: Sequence[dict[str, An
         if a["host.name"]:
             hosts[a["rule.id"]].add(a["host.name"])
     rules = ruleset.rules
+    # A rule gated on a dataset these logs do not have (another product's logs) is not applicable here,
+    # rather than blind: leave it out of both counts.
+    foreign = {i for i, fields in run.blind.items() if GATE in fields}
     return {
         "rules_loaded": len(rules),
         "correlations_loaded": len(ruleset.correlations),
-        "rules_applied": len(run.applied),
+        "rules_applied": len(run.applied - foreign),
         "rules_fired": len(per_rule),
         "detections": len(sigma_alerts),
         "per_rule": [
@@ -127,6 +131,7 @@ def summary(ruleset: RuleSet, run: SigmaRun, sigma_alerts: Sequence[dict[str, An
         "missing_fields": [
             {"id": rules[i].id, "name": rules[i].title, "fields": sorted(fields)}
             for i, fields in sorted(run.blind.items())
+            if i not in foreign
         ],
         "compiled_from_cache": ruleset.from_cache,
     }

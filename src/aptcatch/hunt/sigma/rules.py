@@ -162,6 +162,9 @@ def _cache_key(files: Sequence[Path], pipeline: str) -> str:
         h.update(version("pysigma").encode())
     except Exception:
         pass
+    here = Path(__file__).parent  # the compiler's own code: a change to it invalidates the cache
+    for module in ("compile.py", "convert.py", "ir.py", "rules.py"):
+        h.update(hashlib.sha256((here / module).read_bytes()).digest())
     for f in files:
         h.update(str(f.resolve()).encode() + b"\0")
         h.update(hashlib.sha256(f.read_bytes()).digest())
