@@ -219,6 +219,9 @@ def _segment_query(result: LineResult, select: str) -> list[Segment]:
     return [Segment(table, {"event.dataset": dataset} if dataset else {})]
 
 
+_RECORD_PREFIXES = ("id", "certificate", "san", "basic_constraints")  # Zeek fields that are records
+
+
 def _json_segment(result: LineResult) -> list[Segment]:
     """Every key of the file's records as a column, values as text (lists joined with commas).
 
@@ -241,8 +244,11 @@ def _json_segment(result: LineResult) -> list[Segment]:
             if col is None:
                 col = columns[k] = [None] * len(lines)
             col[i] = text(v)
-    for k in [k for k in columns if k.startswith("id_") and k.replace("_", ".", 1) not in columns]:
-        columns[k.replace("_", ".", 1)] = columns[k]  # RockNSM writes id_orig_h; Sigma rules say id.orig_h
+    # RockNSM writes Zeek's record fields with "_" (id_orig_h, certificate_serial); Sigma rules use "."
+    for k in list(columns):
+        prefix = next((p for p in _RECORD_PREFIXES if k.startswith(p + "_")), None)
+        if prefix is not None and (dotted := prefix + "." + k[len(prefix) + 1 :]) not in columns:
+            columns[dotted] = columns[k]
     table = pa.table(
         {
             **{k: pa.array(v, type=pa.string()) for k, v in columns.items()},
