@@ -227,6 +227,9 @@ SELECT o.observed, 'hash', h.ind_id, 'exact' FROM hash_obs o JOIN ind_hash h ON 
 )
 
 
+SMALL_FILE = 100_000  # rows: files below this are swept as one stacked table
+
+
 class Sweeper:
     """The indicators loaded once into DuckDB join tables; :meth:`sweep` runs them over read results."""
 
@@ -246,24 +249,27 @@ class Sweeper:
         columns: dict[str, list[tuple[str, str]]] = {kind: [] for kind in OBSERVED}
         distinct: dict[str, list[tuple[str, str]]] = {kind: [] for kind in OBSERVED}  # shared ones once
         names = []
+        small: list[pa.Table] = []  # small files are stacked into one table: one query part, not N
         for file_id, r in enumerate(results):
             if r.rows == 0:
                 continue
-            name = f"log_{file_id}"
             present = set(r.table.column_names)
             wanted = [f for fields in OBSERVED.values() for f in fields if f in present]
             if not wanted:
                 continue
             table = r.table.select(wanted).append_column("__row", pa.array(np.arange(r.rows, dtype=np.int64)))
+            if r.rows < SMALL_FILE:
+                small.append(table.append_column("__file", pa.array(np.full(r.rows, file_id, np.int64))))
+                continue
+            name = f"log_{file_id}"
             con.register(name, table)
             names.append(name)
-            for kind, fields in OBSERVED.items():
-                columns[kind] += [(name, f) for f in fields if f in present]
-                seen: list[pa.ChunkedArray] = []
-                for f in fields:
-                    if f in present and not any(_same(r.table.column(f), c) for c in seen):
-                        seen.append(r.table.column(f))
-                        distinct[kind].append((name, f))
+            self._columns(name, r.table, present, columns, distinct)
+        if small:
+            stacked = pa.concat_tables(small, promote_options="permissive")
+            con.register("log_small", stacked)
+            names.append("log_small")
+            self._columns("log_small", stacked, set(stacked.column_names), columns, distinct, shared=False)
         try:
             if not names or len(self.indicators) == 0:
                 return []
@@ -280,7 +286,8 @@ class Sweeper:
             for statement in _HITS:
                 con.execute(statement)
             rows_sql = [
-                f"SELECT {n[4:]} AS file_id, __row AS row_id, '{f}' AS field, '{kind}' AS kind,"
+                f"SELECT {'__file' if n == 'log_small' else n[4:]} AS file_id, __row AS row_id,"
+                f" '{f}' AS field, '{kind}' AS kind,"
                 f' "{f}" AS observed FROM {n}'
                 f" WHERE \"{f}\" IN (SELECT observed FROM hits WHERE kind = '{kind}')"
                 for kind in OBSERVED
@@ -299,6 +306,24 @@ class Sweeper:
         finally:
             for name in names:
                 con.unregister(name)
+
+    @staticmethod
+    def _columns(
+        name: str,
+        table: pa.Table,
+        present: set[str],
+        columns: dict[str, list[tuple[str, str]]],
+        distinct: dict[str, list[tuple[str, str]]],
+        shared: bool = True,
+    ) -> None:
+        """Record which observed fields ``name`` has; a column shared under two names is read once."""
+        for kind, fields in OBSERVED.items():
+            columns[kind] += [(name, f) for f in fields if f in present]
+            seen: list[pa.ChunkedArray] = []
+            for f in fields:
+                if f in present and not (shared and any(_same(table.column(f), c) for c in seen)):
+                    seen.append(table.column(f))
+                    distinct[kind].append((name, f))
 
 
 def _same(a: pa.ChunkedArray, b: pa.ChunkedArray) -> bool:

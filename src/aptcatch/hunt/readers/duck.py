@@ -85,13 +85,21 @@ def ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
+_DATABASE: Any = None
+
+
 def connect() -> Any:
-    """A private in-memory DuckDB connection with the reader macros (its rejects tables are this read's)."""
+    """A private connection (its rejects tables are this read's) to one in-memory database with the
+    reader macros. A new DuckDB database costs ~30 ms and the macros ~10 ms; a cursor on the shared
+    one costs microseconds, which matters for folders of many small logs."""
     import duckdb
 
-    con = duckdb.connect()
-    con.execute(MACROS)
-    return con
+    global _DATABASE
+    if _DATABASE is None:
+        db = duckdb.connect()
+        db.execute(MACROS)
+        _DATABASE = db
+    return _DATABASE.cursor()
 
 
 def lines_sql(path: Path) -> str:
