@@ -185,3 +185,33 @@ correlation: {type: value_count, rules: [failed_logon], group-by: [IpAddress], t
     }
     assert got == {("2", '{"TargetUserName": "bob"}', 3), ("3", '{"IpAddress": "10.0.0.9"}', 3)}
     assert summary["sigma"]["correlations_loaded"] == 2
+
+
+def test_log_source_gates(tmp_path: Path) -> None:
+    """A Zeek dns rule runs on the dns log only; a router's keyword rule never on Zeek or Windows data."""
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "z.yml").write_text(
+        "title: DNS query for a watched name\nid: 0e9b7d4c-1111-4a5b-8c1d-000000000010\n"
+        "logsource: {product: zeek, service: dns}\n"
+        "detection:\n  sel: {query|endswith: '.evil.test'}\n  condition: sel\n"
+    )
+    (rules / "k.yml").write_text(
+        "title: Router keyword\nid: 0e9b7d4c-1111-4a5b-8c1d-000000000011\n"
+        "logsource: {product: cisco, service: aaa}\n"
+        "detection:\n  keywords: ['evil']\n  condition: keywords\n"
+    )
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    base = {"ts": 1588206738.0, "uid": "C1", "id.orig_h": "10.0.0.1", "id.resp_h": "10.0.0.53"}
+    (logs / "dns.log").write_text(json.dumps({**base, "_path": "dns", "query": "a.evil.test"}) + "\n")
+    # the same value in an http log's host field: the dns rule must not run there
+    (logs / "http.log").write_text(
+        json.dumps({**base, "_path": "http", "query": "a.evil.test", "host": "a.evil.test", "uri": "/"})
+        + "\n"
+    )
+    code, alerts, summary = _hunt("--sigma", str(rules), str(logs))
+    assert code == 1
+    assert [(a["rule.id"][-2:], Path(a["log.file.path"]).name) for a in alerts] == [("10", "dns.log")]
+    assert summary["sigma"]["rules_applied"] == 1  # the cisco rule has no logs here: not applied, not blind
+    assert summary["sigma"]["missing_fields"] == []
