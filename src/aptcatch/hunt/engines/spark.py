@@ -118,7 +118,7 @@ class SparkEngine:
     def spark(self) -> SparkSession:
         try:
             return get_session(self.options)
-        except SparkUnavailable as exc:
+        except (SparkUnavailable, ValueError) as exc:  # ValueError: a refused setting (spark.jars.packages)
             raise EngineError(str(exc)) from exc
 
     # -- reading -------------------------------------------------------------------------------------
