@@ -18,20 +18,8 @@ from typing import Any
 import click
 
 
-def _expand(paths: tuple[Path, ...]) -> tuple[list[Path], list[str]]:
-    files, missing = [], []
-    for p in paths:
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and not f.is_symlink())
-        elif p.is_file():
-            files.append(p)
-        else:
-            missing.append(str(p))
-    return files, missing
-
-
 @click.command()
-@click.argument("logs", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("logs", nargs=-1, required=True)  # text: hdfs://x must not become hdfs:/x
 @click.option(
     "--format",
     "fmt",
@@ -87,10 +75,25 @@ def _expand(paths: tuple[Path, ...]) -> tuple[list[Path], list[str]]:
     show_default=True,
     help="pySigma pipelines for field names: sysmon + windows-logsources, or the rules' fields as written.",
 )
+@click.option(
+    "--engine",
+    type=click.Choice(["duckdb", "spark"]),
+    default="duckdb",
+    show_default=True,
+    help="duckdb: embedded, local files. spark: PySpark (local[N]; hdfs:// and file:// inputs too).",
+)
+@click.option("--cores", type=int, help="Spark: local[N] (default: all cores).")
+@click.option("--driver-memory", default="2g", show_default=True, help="Spark driver memory.")
+@click.option(
+    "--spark-conf",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra Spark setting (repeatable), e.g. spark.jars=/opt/hadoop-aws.jar.",
+)
 @click.option("--attribute", "do_attribute", is_flag=True, help="Attribute the hits' evidence in one go.")
 @click.option("--db", type=click.Path(dir_okay=False, path_type=Path), help="Knowledge store file.")
 def hunt(
-    logs: tuple[Path, ...],
+    logs: tuple[str, ...],
     fmt: str,
     mapping: Path | None,
     ioc_files: tuple[Path, ...],
@@ -102,6 +105,10 @@ def hunt(
     sigma_paths: tuple[Path, ...],
     no_sigma: bool,
     sigma_pipeline: str,
+    engine: str,
+    cores: int | None,
+    driver_memory: str,
+    spark_conf: tuple[str, ...],
     do_attribute: bool,
     db: Path | None,
 ) -> None:
@@ -110,31 +117,42 @@ def hunt(
 
     from aptcatch.hunt import ioc
     from aptcatch.hunt import output as out
+    from aptcatch.hunt.engines import EngineError, EngineOptions, open_engine
     from aptcatch.hunt.readers import load_mapping
 
     if no_knowledge and not ioc_files:
         raise click.UsageError("--no-knowledge needs at least one --iocs list")
-    files, missing = _expand(logs)
-    if not files and missing:
-        raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+    conf = []
+    for kv in spark_conf:
+        if "=" not in kv:
+            raise click.UsageError(f"--spark-conf {kv!r}: expected KEY=VALUE")
+        key, value = kv.split("=", 1)
+        conf.append((key, value))
     try:
         fields = load_mapping(mapping) if mapping else None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
-    results = _read_all(files, None if fmt == "auto" else fmt, fields)
-    sigma_doc: dict[str, Any] | None = None
-    sigma_alerts: list[dict[str, Any]] = []
-    if not no_sigma:
-        sigma_doc, sigma_alerts = _run_sigma(list(sigma_paths), sigma_pipeline, results)
+    ruleset = None if no_sigma else _load_sigma(list(sigma_paths), sigma_pipeline)
     store: Any = None
-    if not no_knowledge:
-        from aptcatch.knowledge import open_store
-
-        store = open_store(db)
     try:
-        indicators = ioc.load_indicators(store, ioc_files)
-        matches = ioc.sweep(results, indicators)
-        context = out.provenance(matches, indicators, store)
+        with open_engine(engine, EngineOptions(cores, driver_memory, tuple(conf))) as eng:
+            reading = eng.read(list(logs), None if fmt == "auto" else fmt, fields)
+            results, missing = reading.results, reading.missing
+            if not results and missing:
+                raise click.UsageError(f"no such file or folder: {', '.join(missing)}")
+            if not no_knowledge:
+                from aptcatch.knowledge import open_store
+
+                store = open_store(db)
+            indicators = ioc.load_indicators(store, ioc_files)
+            matches = eng.sweep_iocs(results, indicators)
+            context = out.provenance(matches, indicators, store)
+            sigma_doc: dict[str, Any] | None = None
+            sigma_alerts: list[dict[str, Any]] = []
+            if ruleset is not None:
+                sigma_doc, sigma_alerts = _run_sigma(ruleset, eng, results)
+    except EngineError as exc:
+        raise click.ClickException(str(exc)) from exc
     finally:
         if store is not None:
             store.close()
@@ -173,20 +191,22 @@ def hunt(
     sys.exit(3 if unreadable else 1 if alert_docs else 0)
 
 
-def _run_sigma(
-    paths: list[Path], pipeline: str, results: list[Any]
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from aptcatch.hunt.sigma import report
-    from aptcatch.hunt.sigma.correlate import correlate
+def _load_sigma(paths: list[Path], pipeline: str) -> Any:
     from aptcatch.hunt.sigma.rules import load_rules
-    from aptcatch.hunt.sigma.vector import VectorSigma
     from aptcatch.rules.sigma_store import bundled_rules_dir
 
     try:
-        ruleset = load_rules(paths or [bundled_rules_dir()], pipeline=pipeline)
+        return load_rules(paths or [bundled_rules_dir()], pipeline=pipeline)
     except FileNotFoundError as exc:
         raise click.UsageError(str(exc)) from exc
-    run = VectorSigma(ruleset.rules).run(results)
+
+
+def _run_sigma(ruleset: Any, eng: Any, results: list[Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The rules on the engine, correlations on their hits, alerts and the summary's Sigma part."""
+    from aptcatch.hunt.sigma import report
+    from aptcatch.hunt.sigma.correlate import correlate
+
+    run = eng.run_sigma(results, ruleset.rules)
     corr = correlate(ruleset.correlations, ruleset.rules, run.hits, results)
     alerts = report.alerts(ruleset, run, corr, results)
     return report.summary(ruleset, run, alerts), alerts
@@ -204,16 +224,3 @@ def _attribute(evidence: Any, db: Path | None, console: Any) -> None:
     finally:
         store.close()
     render_attribution(result, console, title="Attribution of the hunt's hits")
-
-
-def _read_all(files: list[Path], fmt: str | None, mapping: dict[str, str] | None) -> list[Any]:
-    """Every file read once, in input order; EVTX files together (their tables are built per batch)."""
-    from aptcatch.hunt.readers import detect_format, read_log
-    from aptcatch.hunt.readers.evtx import read_evtx_files
-
-    formats = [fmt or (detect_format(f) if f.is_file() else None) for f in files]
-    evtx = [f for f, k in zip(files, formats, strict=True) if k == "evtx"]
-    batch = iter(read_evtx_files(evtx, mapping)) if evtx else iter(())
-    return [
-        next(batch) if k == "evtx" else read_log(f, k, mapping) for f, k in zip(files, formats, strict=True)
-    ]

@@ -32,6 +32,18 @@ def expand(sources: Sequence[str]) -> tuple[list[Path], list[str]]:
     return files, missing
 
 
+def read_files(files: list[Path], fmt: str | None, mapping: dict[str, str] | None) -> list[ReadResult]:
+    """Every file read once, in input order; EVTX files together (their tables are built per batch)."""
+    from aptcatch.hunt.readers import detect_format
+    from aptcatch.hunt.readers.evtx import read_evtx_files
+
+    formats = [fmt or (detect_format(f) if f.is_file() else None) for f in files]
+    evtx = [f for f, k in zip(files, formats, strict=True) if k == "evtx"]
+    batch = iter(read_evtx_files(evtx, mapping)) if evtx else iter(())
+    pairs = zip(files, formats, strict=True)
+    return [next(batch) if k == "evtx" else read_log(f, k, mapping) for f, k in pairs]
+
+
 class DuckDBEngine:
     name = "duckdb"
 
@@ -43,7 +55,7 @@ class DuckDBEngine:
     ) -> Reading:
         local = [s for s in sources if not _URI.match(s) or s.startswith("file://")]
         files, missing = expand(local)
-        results = [read_log(f, fmt, mapping) for f in files]
+        results = read_files(files, fmt, mapping)
         for s in sources:
             if s not in local:
                 results.append(
@@ -60,8 +72,11 @@ class DuckDBEngine:
     def sweep_iocs(self, results: Sequence[ReadResult], indicators: IndicatorSet) -> list[Match]:
         return sweep(results, indicators)
 
-    def run_sigma(self, results: Sequence[ReadResult], rules: Any) -> list[Any]:
-        raise NotImplementedError("Sigma on the engine seam: wire aptcatch.hunt.sigma here")
+    def run_sigma(self, results: Sequence[ReadResult], rules: Any) -> Any:
+        """The default evaluator (:class:`~aptcatch.hunt.sigma.vector.VectorSigma`) over the segments."""
+        from aptcatch.hunt.sigma.vector import VectorSigma
+
+        return VectorSigma(rules).run(results)
 
     def close(self) -> None:
         return None
