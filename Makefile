@@ -9,9 +9,12 @@ install:
 	@scripts/bootstrap.sh
 
 demo: install
-	@$(VENV)/aptcatch scan examples/; code=$$?; \
-	  echo "(aptcatch exit code $$code: 0 clean, 1 suspicious, 2 malicious, 3 not analysed)"; \
+	@$(VENV)/aptcatch scan examples/*.*; code=$$?; \
+	  echo "(aptcatch scan exit code $$code: 0 clean, 1 suspicious, 2 malicious, 3 not analysed)"; \
 	  test $$code -le 3
+	@$(VENV)/aptcatch hunt --iocs examples/logs/iocs.txt examples/logs/sysmon_lure_chains.jsonl \
+	  examples/logs/proxy_access.log examples/logs/zeek_dns.log; code=$$?; \
+	  echo "(aptcatch hunt exit code $$code: 0 no alert, 1 alerts)"; test $$code -le 1
 
 lint: install
 	$(VENV)/ruff check src tests samplegen benchmarks

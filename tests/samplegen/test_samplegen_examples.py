@@ -196,6 +196,7 @@ def test_committed_readme_is_up_to_date() -> None:
 def test_cli_writes_everything(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main([str(tmp_path / "out")]) == 0
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == sorted([*NAMES, "README.md"])
+    assert written == sorted([*NAMES, "README.md", "logs"])
+    assert (tmp_path / "out" / "logs" / "iocs.txt").is_file()
     assert "wuhan-travel-form.eml" in capsys.readouterr().out
     assert [p.name for p in build_all(tmp_path / "again")][-1] == "README.md"
