@@ -215,3 +215,23 @@ def test_log_source_gates(tmp_path: Path) -> None:
     assert [(a["rule.id"][-2:], Path(a["log.file.path"]).name) for a in alerts] == [("10", "dns.log")]
     assert summary["sigma"]["rules_applied"] == 1  # the cisco rule has no logs here: not applied, not blind
     assert summary["sigma"]["missing_fields"] == []
+
+
+def test_attribute_in_one_go(samples: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    """--attribute ranks groups from the hunt's evidence with the shipped knowledge snapshot."""
+    result = CliRunner().invoke(
+        cli,
+        [
+            "hunt",
+            "--no-knowledge",
+            "--iocs",
+            "/dev/null",
+            "--attribute",
+            "--db",
+            str(tmp_path / "kb.db"),
+            str(samples[0]),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "Attribution of the hunt's hits" in result.output
+    assert "unknown" in result.output.lower()
