@@ -12,6 +12,7 @@ data names with spaces (Defender's ``Source Name``, ``Threat Name``), Sigma rule
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -26,9 +27,16 @@ def sigma_columns(table: pa.Table) -> pa.Table:
 
     A name is kept as it is when the space-less one is already taken, so no column is lost.
     """
-    names = table.column_names
+    names = tuple(table.column_names)
+    new = _sigma_names(names)
+    return table if new is names else table.rename_columns(list(new))
+
+
+@functools.lru_cache(maxsize=4096)
+def _sigma_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The renaming for one column list (memoised: every file of a shape has the same columns)."""
     if not any(" " in n for n in names):
-        return table
+        return names
     taken = set(names)
     out = []
     for n in names:
@@ -37,7 +45,7 @@ def sigma_columns(table: pa.Table) -> pa.Table:
             taken.add(new)
             n = new
         out.append(n)
-    return table.rename_columns(out)
+    return tuple(out)
 
 
 def _fields(expr: ir.Expr) -> frozenset[str]:

@@ -230,8 +230,8 @@ class _Group:
             col = self.columns[name] = _Column(values, idx)
         return col
 
-    def leaf(self, leaf: Any, name: str, rows: Ints) -> Bools:
-        """The predicate on ``name`` for these rows, evaluated on the distinct values they hold."""
+    def leaf(self, leaf: Any, name: str, rows: Ints | None) -> Bools:
+        """The predicate on ``name`` for these rows (None: all), evaluated on the values they hold."""
         col = self.column(name)
         n = len(col.values)
         memo = col.memo.get(leaf)
@@ -241,9 +241,9 @@ class _Group:
             answer[n] = isinstance(leaf, ir.IsNull)
             col.memo[leaf] = memo = (known, answer)
         known, answer = memo
-        at = col.index[rows]
+        at = col.index if rows is None else col.index[rows]
         if not known.all():
-            if len(rows) < _PARTIAL * n:
+            if len(at) < _PARTIAL * n:
                 need = np.unique(at)
                 need = need[~known[need]]
             else:
@@ -253,10 +253,13 @@ class _Group:
                 sub = values if len(need) == n else values.take(pa.array(need))
                 answer[need] = _on_values(leaf, sub)
                 known[need] = True
+        if not answer.any():  # no value matches (the usual answer): no gather over the rows
+            return np.zeros(len(at), dtype=bool)
         out: Bools = answer[at]
         return out
 
-    def field_eq(self, expr: ir.FieldEq, rows: Ints) -> Bools:
+    def field_eq(self, expr: ir.FieldEq, rows: Ints | None) -> Bools:
+        rows = np.arange(self.rows) if rows is None else rows
         a, b = self.column(expr.field), self.column(expr.other)
         ia, ib = a.index[rows], b.index[rows]
         out = np.zeros(len(rows), dtype=bool)
@@ -267,7 +270,7 @@ class _Group:
             out[both] = _bool(pc.equal(left, right))
         return out
 
-    def keywords(self, expr: _Keywords, rows: Ints) -> Bools:
+    def keywords(self, expr: _Keywords, rows: Ints | None) -> Bools:
         """Whether any column of each row matches: the columns' dictionaries are searched as one."""
         if self._all is None:
             names = self.text_columns
@@ -285,7 +288,7 @@ class _Group:
             self._all = _Column(values, np.zeros(0, np.int64))
             self._all_at = at
         col, n = self._all, len(self._all.values)
-        at = self._all_at[rows]
+        at = self._all_at if rows is None else self._all_at[rows]
         memo = col.memo.get(expr)
         if memo is None:
             known, answer = np.zeros(n + 1, dtype=bool), np.zeros(n + 1, dtype=bool)
@@ -300,6 +303,8 @@ class _Group:
                 sub = values if len(need) == n else values.take(pa.array(need))
                 answer[need] = _on_values(expr, sub)
                 known[need] = True
+        if not answer.any():
+            return np.zeros(len(at), dtype=bool)
         out: Bools = np.asarray(answer[at].any(axis=1), dtype=bool)
         return out
 
@@ -353,30 +358,30 @@ def prepare(expr: ir.Expr) -> Any:
     return expr
 
 
-def _eval(expr: Any, g: _Group, rows: Ints) -> Bools:
-    """Whether each of ``rows`` matches ``expr``."""
+def _eval(expr: Any, g: _Group, rows: Ints | None) -> Bools:
+    """Whether each of ``rows`` (None: every row of the group) matches ``expr``."""
     if isinstance(expr, ir.And):
-        alive = np.arange(len(rows))
-        for item in expr.items:
-            alive = alive[_eval(item, g, rows[alive])]
+        alive = np.flatnonzero(_eval(expr.items[0], g, rows))
+        for item in expr.items[1:]:
             if not len(alive):
                 break
-        out = np.zeros(len(rows), dtype=bool)
+            alive = alive[_eval(item, g, alive if rows is None else rows[alive])]
+        out = np.zeros(g.rows if rows is None else len(rows), dtype=bool)
         out[alive] = True
         return out
     if isinstance(expr, ir.Or):
-        out = np.zeros(len(rows), dtype=bool)
-        for item in expr.items:
+        out = _eval(expr.items[0], g, rows).copy()
+        for item in expr.items[1:]:
             rest = np.flatnonzero(~out)
             if not len(rest):
                 break
-            out[rest] = _eval(item, g, rows[rest])
+            out[rest] = _eval(item, g, rest if rows is None else rows[rest])
         return out
     if isinstance(expr, ir.Not):
         neg: Bools = ~_eval(expr.item, g, rows)
         return neg
     if isinstance(expr, ir.Const):
-        return np.full(len(rows), expr.value)
+        return np.full(g.rows if rows is None else len(rows), expr.value)
     if isinstance(expr, _Keywords):
         return g.keywords(expr, rows)
     if isinstance(expr, ir.FieldEq):
@@ -393,7 +398,8 @@ def _group_segments(results: Sequence[ReadResult]) -> dict[tuple[tuple[str, str]
                 table = sigma_columns(seg.table)
                 t = table.append_column(FILE, pa.array(np.full(seg.rows, file_id, dtype=np.int32)))
                 parts[tuple(sorted(seg.constants.items()))].append(t)
-    return {k: pa.concat_tables(v, promote_options="permissive") for k, v in parts.items()}
+    # one chunk per column: every later kernel (encode, cast, keywords) is then one call, not one per file
+    return {k: pa.concat_tables(v, promote_options="permissive").combine_chunks() for k, v in parts.items()}
 
 
 class VectorSigma:
@@ -422,9 +428,8 @@ class VectorSigma:
             rows = table.column(ROW).to_numpy()
             for idx in plan.every_row:
                 out.hits.extend(Hit(int(f), int(r), idx) for f, r in zip(files, rows, strict=True))
-            everything = np.arange(g.rows)
             for idx, expr in plan.run:
-                matched = np.flatnonzero(_eval(prepare(expr), g, everything))
+                matched = np.flatnonzero(_eval(prepare(expr), g, None))
                 out.hits.extend(Hit(int(files[m]), int(rows[m]), idx) for m in matched)
             out.queries += 1
         out.blind = {i: m for i, m in seen_missing.items() if m}
