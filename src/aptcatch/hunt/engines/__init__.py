@@ -19,10 +19,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from aptcatch.hunt.ioc import IndicatorSet, Match
 from aptcatch.hunt.readers import ReadResult
+
+if TYPE_CHECKING:
+    from aptcatch.hunt.sigma.evaluate import SigmaRun
+    from aptcatch.hunt.sigma.rules import CompiledRule
 
 __all__ = [
     "ENGINES",
@@ -67,7 +71,7 @@ class HuntEngine(Protocol):
 
     def sweep_iocs(self, results: Sequence[ReadResult], indicators: IndicatorSet) -> list[Match]: ...
 
-    def run_sigma(self, results: Sequence[ReadResult], rules: Any) -> list[Any]: ...
+    def run_sigma(self, results: Sequence[ReadResult], rules: Sequence[CompiledRule]) -> SigmaRun: ...
 
     def close(self) -> None: ...
 

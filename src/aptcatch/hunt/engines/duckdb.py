@@ -9,11 +9,15 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING
 
 from aptcatch.hunt.engines import EngineOptions, Reading
 from aptcatch.hunt.ioc import IndicatorSet, Match, sweep
 from aptcatch.hunt.readers import ReadResult, build_table, read_log
+
+if TYPE_CHECKING:
+    from aptcatch.hunt.sigma.evaluate import SigmaRun
+    from aptcatch.hunt.sigma.rules import CompiledRule
 
 _URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -72,7 +76,7 @@ class DuckDBEngine:
     def sweep_iocs(self, results: Sequence[ReadResult], indicators: IndicatorSet) -> list[Match]:
         return sweep(results, indicators)
 
-    def run_sigma(self, results: Sequence[ReadResult], rules: Any) -> Any:
+    def run_sigma(self, results: Sequence[ReadResult], rules: Sequence[CompiledRule]) -> SigmaRun:
         """The default evaluator (:class:`~aptcatch.hunt.sigma.vector.VectorSigma`) over the segments."""
         from aptcatch.hunt.sigma.vector import VectorSigma
 

@@ -45,6 +45,9 @@ from aptcatch.hunt.readers import NORMALISED, ReadResult, build_table, detect_fo
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
+    from aptcatch.hunt.sigma.evaluate import SigmaRun
+    from aptcatch.hunt.sigma.rules import CompiledRule
+
 _URI = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 _GLOB = set("*?[]{}\\:")  # Hadoop reads these in a name as glob or scheme syntax
 _HEAD = 65536
@@ -320,8 +323,24 @@ class SparkEngine:
         matches.sort(key=lambda m: (m.file_id, m.row_id, m.field, m.itype, m.value))
         return matches
 
-    def run_sigma(self, results: Sequence[ReadResult], rules: Any) -> list[Any]:
-        raise NotImplementedError("Sigma on Spark waits for aptcatch.hunt.sigma (see docs/spark.md)")
+    def run_sigma(self, results: Sequence[ReadResult], rules: Sequence[CompiledRule]) -> SigmaRun:
+        """The rules over every file (:mod:`.spark_sigma`); Spark-read files get their matched rows pinned
+        into ``table`` and their fields as ``segments``, as the sweep pins its matches."""
+        from aptcatch.hunt.engines.spark_sigma import SparkSigma
+
+        spark_ids = [
+            i for i, r in enumerate(results) if isinstance(r, SparkReadResult) and r.file is not None
+        ]
+        frame = None
+        if spark_ids:  # the frame of the Spark-read files only (the others go through Arrow as segments)
+            only = set(spark_ids)
+            frame = self.frame(
+                [
+                    r if i in only else ReadResult(r.path, r.format, build_table([]))
+                    for i, r in enumerate(results)
+                ]
+            )
+        return SparkSigma(self.spark, rules).run(results, frame, spark_ids)
 
     def close(self) -> None:
         stop_session()
