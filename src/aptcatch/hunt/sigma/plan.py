@@ -82,13 +82,13 @@ def _requirements(expr: ir.Expr) -> dict[str, frozenset[str]]:
     req: dict[str, frozenset[str]] = {}
     for item in items:
         if isinstance(item, ir.Match) and item.op == "eq" and not item.cased:
-            req[item.field] = frozenset((item.value.lower(),))
+            req[item.field] = frozenset((ir.lower(item.value),))
         elif isinstance(item, ir.Or) and all(
             isinstance(i, ir.Match) and i.op == "eq" and not i.cased for i in item.items
         ):
             names = {i.field for i in item.items if isinstance(i, ir.Match)}
             if len(names) == 1:
-                req[names.pop()] = frozenset(i.value.lower() for i in item.items if isinstance(i, ir.Match))
+                req[names.pop()] = frozenset(ir.lower(i.value) for i in item.items if isinstance(i, ir.Match))
     return req
 
 
@@ -140,7 +140,7 @@ class Planner:
         key = (tuple(sorted(constants.items())), present)
         if (hit := self._memo.get(key)) is not None:
             return hit
-        lowered = {k: v.lower() for k, v in constants.items()}
+        lowered = {k: ir.lower(v) for k, v in constants.items()}
         run: list[tuple[int, ir.Expr]] = []
         every: list[int] = []
         missing: dict[int, frozenset[str]] = {}
