@@ -109,6 +109,9 @@ class Planner:
     _memo: dict[tuple[tuple[tuple[str, str], ...], frozenset[str]], SegmentPlan] = field(default_factory=dict)
 
     _index: dict[str, dict[str, list[int]]] = field(default_factory=dict)
+    _folded: dict[tuple[int, tuple[tuple[str, str], ...], frozenset[str]], ir.Expr] = field(
+        default_factory=dict
+    )
     _free: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -136,6 +139,21 @@ class Planner:
                     out += rules
         return sorted(set(out))
 
+    def _fold(
+        self, item: ir.Expr, names: frozenset[str], constants: Mapping[str, str], present: frozenset[str]
+    ) -> ir.Expr:
+        """``specialise`` of one conjunct, memoised on what it depends on: the constants and columns
+        among its own fields (shapes that differ elsewhere share the result)."""
+        key = (
+            id(item),
+            tuple(sorted((n, constants[n]) for n in names if n in constants)),
+            names & present,
+        )
+        hit = self._folded.get(key)
+        if hit is None:
+            hit = self._folded[key] = ir.specialise(item, constants, present)
+        return hit
+
     def plan(self, constants: Mapping[str, str], present: frozenset[str]) -> SegmentPlan:
         key = (tuple(sorted(constants.items())), present)
         if (hit := self._memo.get(key)) is not None:
@@ -160,7 +178,7 @@ class Planner:
                 missing[i] = frozenset(absent)
             touched = constants.keys() | absent
             expr = ir.and_(
-                [ir.specialise(e, constants, present) if f & touched else e for e, f in self._items[i]]
+                [self._fold(e, f, constants, present) if f & touched else e for e, f in self._items[i]]
             )
             if expr == ir.TRUE:
                 every.append(i)
