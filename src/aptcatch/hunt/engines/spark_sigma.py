@@ -5,7 +5,8 @@ Events are grouped by their segment constants, as VectorSigma groups them (``Cha
 Windows, ``event.dataset`` for Zeek, none for Squid and generic JSON), and each group is planned once by
 :class:`~aptcatch.hunt.sigma.plan.Planner` over the union of the fields its events have. A group can hold
 two parts, each evaluated by one query per :data:`CHUNK` rules rendered with
-:func:`~aptcatch.hunt.sigma.evaluate.select_sql` (Spark dialect):
+:func:`~aptcatch.hunt.sigma.evaluate.select_sql` (Spark dialect); the queries of all groups run as a
+``UNION ALL`` of :data:`UNION` queries per Spark job (starting a job costs more than these queries):
 
 * **read in Python** (EVTX, Windows JSON, CSV …): the segments of every file with these constants
   stacked into one Arrow table (text columns; ``@row`` = file id << 32 | row) and handed to Spark;
@@ -13,11 +14,11 @@ two parts, each evaluated by one query per :data:`CHUNK` rules rendered with
   way the Python readers build their segments — Zeek: every key of the records (the RockNSM ``id_orig_h``
   also as ``id.orig_h``, as :mod:`aptcatch.hunt.readers.zeek` does for JSON), ``event.dataset`` as the
   constant; Squid and generic JSON: the normalised columns and the raw fields that hold a value. The
-  field names come from one small job (distinct keys per group), so the files are read once for the
-  names and once per query. ``@row`` carries the file id, the row key, the normalised columns and the
-  event's fields, so a match needs no second look at the data: matched rows are pinned into the file's
-  ``table`` (as the IOC sweep pins its matches) and their fields become the file's segments, which is
-  what the alerts and correlations read.
+  frame is persisted (memory and disk) for the run: one job finds the field names of each group, the
+  queries then read the persisted events. ``@row`` carries the file id, the row key, the normalised
+  columns and the event's fields, so a match needs no second look at the data: matched rows are pinned
+  into the file's ``table`` (as the IOC sweep pins its matches) and their fields become the file's
+  segments, which is what the alerts and correlations read.
 
 Hits are ``Hit(file_id, row, rule)`` with ``row`` a row of ``results[file_id].table``; ``applied`` and
 ``blind`` are accumulated per group as VectorSigma does. Differences from the Python readers' segments
@@ -31,7 +32,7 @@ from __future__ import annotations
 
 import itertools
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -49,11 +50,13 @@ from aptcatch.hunt.sigma.rules import CompiledRule
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame, SparkSession
 
-__all__ = ["CHUNK", "SparkSigma"]
+__all__ = ["CHUNK", "UNION", "SparkSigma"]
 
 CHUNK = 100  # rules per query (Spark compiles one method per query; big ones fall back to interpretation)
 Key = tuple[tuple[str, str], ...]  # a group's constants, sorted
+UNION = 32  # queries per Spark job
 _SHIFT = 32  # @row of a Python-read event: file id << 32 | row
+_LOW = (1 << _SHIFT) - 1
 _q = sql.SPARK.quote
 
 
@@ -111,7 +114,8 @@ def _keys_sql() -> str:
     return (
         f"IF(g IS NOT NULL, array_union(map_keys(raw), IF(zj, {aliases}, array())),"
         f" array_union(filter(array({present}), x -> x IS NOT NULL),"
-        " map_keys(map_filter(coalesce(raw, map()), (k, v) -> v IS NOT NULL))))"
+        " array_remove(map_keys(map_filter(coalesce(raw, map()), (k, v) -> v IS NOT NULL)),"
+        " 'event.original')))"
     )
 
 
@@ -127,7 +131,8 @@ class SparkSigma:
         self.spark = spark
         self.rules = list(rules)
         self.planner = Planner(self.rules)
-        self._views = itertools.count()
+        self._counter = itertools.count()
+        self._made: list[str] = []
 
     # -- grouping ------------------------------------------------------------------------------------
 
@@ -135,8 +140,9 @@ class SparkSigma:
         self, results: Sequence[ReadResult], frame: DataFrame | None, spark_ids: Sequence[int]
     ) -> dict[Key, _Group]:
         groups: dict[Key, _Group] = {}
+        read_by_spark = set(spark_ids)
         for file_id, result in enumerate(results):
-            if file_id in spark_ids:
+            if file_id in read_by_spark:
                 continue
             for seg in result.sigma_segments():
                 if seg.rows:
@@ -180,18 +186,13 @@ class SparkSigma:
             return f"IF(zj AND NOT map_contains_key(raw, {lit(name)}), {under}, {value})"
         return value
 
-    def _run_spark_part(
-        self,
-        frame: DataFrame,
-        key: Key,
-        columns: Sequence[str],
-        plan: SegmentPlan,
-        matched: dict[tuple[int, int], _Matched],
-        out: SigmaRun,
-    ) -> None:
-        work = list(plan.run) + [(i, ir.TRUE) for i in plan.every_row]
+    def _spark_queries(
+        self, frame: DataFrame, key: Key, columns: Sequence[str], plan: SegmentPlan
+    ) -> list[str]:
+        """The queries of one group's Spark-read events (rules true for every event included, as TRUE)."""
+        work = [*plan.run, *((i, ir.TRUE) for i in plan.every_row)]
         if not work:
-            return
+            return []
         dataset = dict(key).get("event.dataset") if key else None
         zeek = bool(key)
         where = f"g <=> {lit(dataset)}" if dataset is not None else "g IS NULL"
@@ -199,60 +200,51 @@ class SparkSigma:
         staged = frame.where(where).selectExpr(
             "file_id",
             "rk",
+            "g",
             f"map({norm}) AS `@norm`",
             *[f"{self._column(c, zeek)} AS {_q(c)}" for c in columns],
         )
         fields = ", ".join(f"{lit(c)}, {_q(c)}" for c in columns)
+        fields = f"map({fields})" if columns else "CAST(map() AS map<string,string>)"
         events = staged.selectExpr(
-            f"named_struct('file_id', file_id, 'rk', rk, 'norm', `@norm`, 'fields', map({fields}))"
+            f"named_struct('file_id', file_id, 'rk', rk, 'g', g, 'norm', `@norm`, 'fields', {fields})"
             f" AS {_q(ROW)}",
             *[_q(c) for c in columns],
         )
-        chunks = list(_chunks(work))
-        if len(chunks) > 1:
-            events = events.persist()
-        view = f"aptcatch_sigma_{next(self._views)}"
-        events.createOrReplaceTempView(view)
-        try:
-            for chunk in chunks:
-                out.queries += 1
-                for row in self.spark.sql(select_sql(chunk, columns, sql.SPARK, view)).collect():
-                    r = row["r"]
-                    k = (int(r["file_id"]), int(r["rk"]))
-                    m = matched.get(k)
-                    if m is None:
-                        m = matched[k] = _Matched(dict(r["norm"]), dict(r["fields"]), key)
-                    m.rules.update(int(i) for i in row["h"])
-        finally:
-            self.spark.catalog.dropTempView(view)
-            if len(chunks) > 1:
-                events.unpersist()
+        view = self._view(events)
+        return [select_sql(chunk, columns, sql.SPARK, view) for chunk in _chunks(work)]
 
-    # -- the Python-read part ------------------------------------------------------------------------
-
-    def _run_python_part(
+    def _python_queries(
         self, tables: list[pa.Table], columns: Sequence[str], plan: SegmentPlan, out: SigmaRun
-    ) -> None:
+    ) -> list[str]:
+        """The queries of one group's Python-read events; rules true for every event hit here directly."""
         table = pa.concat_tables(tables, promote_options="permissive")
         rows = table.column(ROW).to_numpy()
         for idx in plan.every_row:
-            out.hits.extend(Hit(int(r >> _SHIFT), int(r & ((1 << _SHIFT) - 1)), idx) for r in rows)
+            out.hits.extend(Hit(int(r >> _SHIFT), int(r & _LOW), idx) for r in rows)
         if not plan.run:
-            return
+            return []
         for name in columns:
             if name not in table.column_names:
                 table = table.append_column(name, pa.nulls(table.num_rows, pa.string()))
-        view = f"aptcatch_sigma_{next(self._views)}"
-        self.spark.createDataFrame(table.select([ROW, *columns])).createOrReplaceTempView(view)
-        try:
-            for chunk in _chunks(plan.run):
-                out.queries += 1
-                for row in self.spark.sql(select_sql(chunk, columns, sql.SPARK, view)).collect():
-                    r = int(row["r"])
-                    file_id, n = r >> _SHIFT, r & ((1 << _SHIFT) - 1)
-                    out.hits.extend(Hit(file_id, n, int(i)) for i in row["h"])
-        finally:
-            self.spark.catalog.dropTempView(view)
+        view = self._view(self.spark.createDataFrame(table.select([ROW, *columns])))
+        return [select_sql(chunk, columns, sql.SPARK, view) for chunk in _chunks(plan.run)]
+
+    def _view(self, df: DataFrame) -> str:
+        name = f"aptcatch_sigma_{next(self._counter)}"
+        df.createOrReplaceTempView(name)
+        self._made.append(name)
+        return name
+
+    def _collect(self, queries: Sequence[str], out: SigmaRun) -> Iterator[Any]:
+        """The rows of all queries, :data:`UNION` of them per Spark job (a job costs ~0.1-1 s to start)."""
+        for start in range(0, len(queries), UNION):
+            batch = [self.spark.sql(q) for q in queries[start : start + UNION]]
+            out.queries += len(batch)
+            df = batch[0]
+            for other in batch[1:]:
+                df = df.union(other)
+            yield from df.collect()
 
     # -- the run -------------------------------------------------------------------------------------
 
@@ -260,14 +252,20 @@ class SparkSigma:
         self, results: Sequence[ReadResult], frame: DataFrame | None, spark_ids: Sequence[int]
     ) -> SigmaRun:
         """``frame``: the engine's frame of the Spark-read files (``spark_ids``), None when there are none."""
+        from pyspark import StorageLevel
+
         out = SigmaRun()
         staged = self._stage(frame, results, spark_ids) if frame is not None else None
+        if staged is not None:  # read once: for the field names, then by every group's query
+            staged = staged.persist(StorageLevel.MEMORY_AND_DISK)
         conf = self.spark.conf.get("spark.sql.caseSensitive")
         self.spark.conf.set("spark.sql.caseSensitive", "true")  # Zeek's "host" and a "Host" are two fields
+        matched: dict[tuple[int, int], _Matched] = {}
         try:
             groups = self._groups(results, staged, spark_ids)
             seen_missing: dict[int, frozenset[str]] = {}
-            matched: dict[tuple[int, int], _Matched] = {}
+            py_queries: list[str] = []
+            spark_queries: list[str] = []
             for key, g in groups.items():
                 out.segments += 1
                 present = g.present()
@@ -278,11 +276,27 @@ class SparkSigma:
                     out.applied.add(i)
                 columns = sorted(present)
                 if g.tables and (plan.run or plan.every_row):
-                    self._run_python_part(g.tables, columns, plan, out)
+                    py_queries += self._python_queries(g.tables, columns, plan, out)
                 if g.spark_rows and staged is not None:
-                    self._run_spark_part(staged, key, columns, plan, matched, out)
+                    spark_queries += self._spark_queries(staged, key, columns, plan)
             out.blind = {i: m for i, m in seen_missing.items() if m}
+            for row in self._collect(py_queries, out):
+                r = int(row["r"])
+                out.hits.extend(Hit(r >> _SHIFT, r & _LOW, int(i)) for i in row["h"])
+            for row in self._collect(spark_queries, out):
+                r = row["r"]
+                k = (int(r["file_id"]), int(r["rk"]))
+                m = matched.get(k)
+                if m is None:
+                    shape: Key = (("event.dataset", r["g"]),) if r["g"] is not None else ()
+                    m = matched[k] = _Matched(dict(r["norm"]), dict(r["fields"]), shape)
+                m.rules.update(int(i) for i in row["h"])
         finally:
+            for name in self._made:
+                self.spark.catalog.dropTempView(name)
+            self._made.clear()
+            if staged is not None:
+                staged.unpersist()
             self.spark.conf.set("spark.sql.caseSensitive", conf or "false")
         out.hits += _pin(results, spark_ids, matched)
         out.hits.sort(key=lambda h: (h.file_id, h.row, h.rule))
