@@ -235,3 +235,16 @@ def test_attribute_in_one_go(samples: tuple[Path, dict[str, str]], tmp_path: Pat
     assert result.exit_code == 1, result.output
     assert "Attribution of the hunt's hits" in result.output
     assert "unknown" in result.output.lower()
+
+
+def test_engine_that_cannot_run_exits_69(samples: tuple[Path, dict[str, str]]) -> None:
+    """A refused Spark setting (it would download jars) is an engine error, not 'alerts' (1)."""
+    result = CliRunner().invoke(
+        cli,
+        [
+            *("hunt", "--no-knowledge", "--iocs", "/dev/null", "--engine", "spark"),
+            *("--spark-conf", "spark.jars.packages=org.example:x:1", str(samples[0])),
+        ],
+    )
+    assert result.exit_code == 69, result.output
+    assert "spark.jars.packages" in result.output

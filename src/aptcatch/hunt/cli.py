@@ -5,7 +5,8 @@ Without ``--sigma`` the project's own lure-delivery-chain rules run (``aptcatch 
 ``--sigma DIR`` (repeatable) runs those rule sets instead, ``--no-sigma`` none.
 
 Exit codes: 0 no alert, 1 alerts, 3 an input could not be read at all (missing, unknown format,
-unreadable), 64 usage error. Bad lines inside a file are counted in the summary, not an exit code.
+unreadable), 64 usage error, 69 the engine cannot run (Spark without Java 17, a filesystem it lacks).
+Bad lines inside a file are counted in the summary, not an exit code.
 """
 
 from __future__ import annotations
@@ -151,8 +152,9 @@ def hunt(
             sigma_alerts: list[dict[str, Any]] = []
             if ruleset is not None:
                 sigma_doc, sigma_alerts = _run_sigma(ruleset, eng, results)
-    except EngineError as exc:
-        raise click.ClickException(str(exc)) from exc
+    except EngineError as exc:  # exit 69 (sysexits' "unavailable"): 1 already means "alerts"
+        click.echo(f"Error: {exc}", err=True)
+        sys.exit(69)
     finally:
         if store is not None:
             store.close()
