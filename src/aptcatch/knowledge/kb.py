@@ -5,16 +5,15 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from platformdirs import user_data_dir
-
 from aptcatch.knowledge.snapshot import SNAPSHOT_PATH, load_snapshot
 from aptcatch.knowledge.sqlite_store import SqliteStore
+from aptcatch.paths import data_dir
 
 log = logging.getLogger(__name__)
 
 
 def default_db_path() -> Path:
-    return Path(user_data_dir("aptcatch", appauthor=False)) / "knowledge.sqlite"
+    return data_dir() / "knowledge.sqlite"
 
 
 def open_store(

@@ -32,8 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from platformdirs import user_data_dir
 
+from aptcatch.paths import DATA_DIR_ENV, data_dir
 from aptcatch.rules.sigma_archive import ArchiveLimits, Member, RulesError, load_source, read_members
 
 __all__ = [
@@ -49,7 +49,6 @@ __all__ = [
     "update_rules",
 ]
 
-DATA_DIR_ENV = "APTCATCH_DATA_DIR"
 MANIFEST_FORMAT = "aptcatch.sigma-ruleset/1"
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 _VERSION = re.compile(r"^[0-9]{8}T[0-9]{12}Z-[0-9a-f]{12}(-[0-9]+)?$")
@@ -59,14 +58,6 @@ _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def bundled_rules_dir() -> Path:
     """The folder of aptcatch's own Sigma rules (package data)."""
     return Path(__file__).resolve().parent / "sigma"
-
-
-def data_dir(override: Path | None = None) -> Path:
-    """aptcatch's data directory: ``override``, else ``$APTCATCH_DATA_DIR``, else the platform's."""
-    if override is not None:
-        return Path(override)
-    env = os.environ.get(DATA_DIR_ENV)
-    return Path(env) if env else Path(user_data_dir("aptcatch", appauthor=False))
 
 
 def _home(base: Path | None) -> Path:
