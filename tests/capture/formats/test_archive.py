@@ -7,7 +7,6 @@ import bz2
 import gzip
 import io
 import lzma
-import resource
 import struct
 import tarfile
 import time
@@ -26,6 +25,7 @@ from aptcatch.capture.formats import archive, archive_7z, archive_iso, archive_r
 from aptcatch.capture.formats.archive_common import double_extension, lnk_or_script_only, traversal
 from aptcatch.capture.limits import Limits
 from aptcatch.model.scan import Artifact, ItemResult
+from tests.memory import PeakGrowth
 
 LNK = b"L\x00\x00\x00\x01\x14\x02\x00\x00\x00\x00\x00\xc0\x00\x00\x00\x00\x00\x00F" + b"\x00" * 60
 TEXT = b"Quarterly report\n" * 20
@@ -143,23 +143,23 @@ def gib_bomb() -> bytes:
 
 
 def test_zip_bomb_ratio_limit(gib_bomb: bytes) -> None:
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     t = time.perf_counter()
-    r = scanner().scan_bytes(gib_bomb, name="bomb.zip")
+    with PeakGrowth() as peak:
+        r = scanner().scan_bytes(gib_bomb, name="bomb.zip")
     assert time.perf_counter() - t < 2
     assert not r.artifact.children
     assert any(e.kind == "limit" for e in r.artifact.errors)
     assert "archive.bomb" in ids(r)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024  # KiB
+    assert peak.kib < 200 * 1024
 
 
 def test_zip_bomb_read_stops_at_child_limit(gib_bomb: bytes) -> None:
     lim = Limits(max_ratio=1e9, max_child_size=8 << 20)
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    r = scanner(limits=lim).scan_bytes(gib_bomb, name="bomb.zip")
+    with PeakGrowth() as peak:
+        r = scanner(limits=lim).scan_bytes(gib_bomb, name="bomb.zip")
     assert not r.artifact.children and "archive.bomb" in ids(r)
     assert any("declared size" in e.message for e in r.artifact.errors)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200 * 1024
+    assert peak.kib < 200 * 1024
 
 
 def test_lying_gzip_read_stops_at_budget() -> None:
@@ -168,11 +168,11 @@ def test_lying_gzip_read_stops_at_budget() -> None:
     parts = [comp.compress(bytes(1 << 24)) for _ in range(16)]
     data = b"".join(parts) + comp.flush()
     data = data[:-4] + (1024).to_bytes(4, "little")
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    r = scanner(limits=Limits(max_child_size=8 << 20)).scan_bytes(data, name="z.gz")
+    with PeakGrowth() as peak:
+        r = scanner(limits=Limits(max_child_size=8 << 20)).scan_bytes(data, name="z.gz")
     assert not r.artifact.children and "archive.bomb" in ids(r)
     assert any("exceeds 8388608" in e.message for e in r.artifact.errors)
-    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 100 * 1024
+    assert peak.kib < 100 * 1024
 
 
 def _fan_out(inner: bytes, name: str, copies: int = 10) -> bytes:
