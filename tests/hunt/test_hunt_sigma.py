@@ -248,3 +248,41 @@ def test_engine_that_cannot_run_exits_69(samples: tuple[Path, dict[str, str]]) -
     )
     assert result.exit_code == 69, result.output
     assert "spark.jars.packages" in result.output
+
+
+@pytest.mark.parametrize("engine", ["vector", "duckdb"])
+def test_keyword_in_a_constant_field(tmp_path: Path, engine: str) -> None:
+    """Channel is a segment constant for evtx_dump events, not a column: keywords must still see it."""
+    from aptcatch.hunt.readers import read_log
+    from aptcatch.hunt.sigma.evaluate import DuckDBSigma
+    from aptcatch.hunt.sigma.rules import load_rules
+    from aptcatch.hunt.sigma.vector import VectorSigma
+
+    (tmp_path / "k.yml").write_text(
+        "title: Keyword only in the channel\nid: 0e9b7d4c-1111-4a5b-8c1d-000000000020\n"
+        "logsource: {product: windows}\n"
+        "detection:\n  keywords: ['*powershell/oper*']\n  condition: keywords\n"
+    )
+    rules = load_rules([tmp_path / "k.yml"]).rules
+    events = [
+        {"Channel": "Microsoft-Windows-PowerShell/Operational", "EventID": 4104, "ScriptBlockText": "x"},
+        {"Channel": "Security", "EventID": 4688, "NewProcessName": "C:\\\\a.exe"},
+    ]
+    lines = [
+        json.dumps(
+            {
+                "Event": {
+                    "System": {"Channel": e["Channel"], "EventID": e["EventID"], "Computer": "h"},
+                    "EventData": {k: v for k, v in e.items() if k not in ("Channel", "EventID")},
+                }
+            }
+        )
+        for e in events
+    ]
+    logs = tmp_path / "ev.jsonl"
+    logs.write_text("\n".join(lines) + "\n")
+    results = [read_log(logs)]
+    assert any("Channel" in s.constants for s in results[0].sigma_segments())
+    evaluator = VectorSigma(rules) if engine == "vector" else DuckDBSigma(rules)
+    run = evaluator.run(results)
+    assert {(h.row, h.rule) for h in run.hits} == {(0, 0)}

@@ -24,6 +24,7 @@ lacks, so a rule whose log-source conditions contradict a segment disappears bef
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -172,8 +173,10 @@ def has_keywords(expr: Expr) -> bool:
     return isinstance(expr, Not) and has_keywords(expr.item)
 
 
+@functools.lru_cache(maxsize=65536)
 def _wild_match(pattern: str, text: str) -> bool:
-    """Sigma wildcard match in Python (used only to fold constants, never per event)."""
+    """Sigma wildcard match in Python (used only to fold constants, never per event; the same pattern
+    meets the same constant in many segments, hence the cache)."""
     import re
 
     out, i = [], 0
@@ -232,8 +235,11 @@ def specialise(expr: Expr, constants: Mapping[str, str], present: frozenset[str]
     ``present`` are the fields the segment has as columns; a field neither there nor in ``constants``
     is null for every event of the segment.
     """
-    if isinstance(expr, Const | Keyword):
+    if isinstance(expr, Const):
         return expr
+    if isinstance(expr, Keyword):  # a keyword found in a constant field matches every event there
+        found = any(_wild_match(expr.value, v if expr.cased else lower(v)) for v in constants.values())
+        return TRUE if found else expr
     if isinstance(expr, And):
         return and_([specialise(i, constants, present) for i in expr.items])
     if isinstance(expr, Or):

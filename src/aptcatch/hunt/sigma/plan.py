@@ -66,6 +66,7 @@ def _fields(expr: ir.Expr) -> frozenset[str]:
     return frozenset(out)
 
 
+KEYWORD = "#keyword"  # pseudo-field of conjuncts holding keywords: they read every field
 GATE = "event.dataset"  # the log-source gate field: absent means "not this product's logs"
 
 
@@ -95,7 +96,7 @@ def _requirements(expr: ir.Expr) -> dict[str, frozenset[str]]:
 def _conjuncts(expr: ir.Expr) -> list[tuple[ir.Expr, frozenset[str]]]:
     """Top-level conjuncts with the fields each reads (only those touching a constant are re-folded)."""
     items = expr.items if isinstance(expr, ir.And) else (expr,)
-    return [(e, _fields(e) | ({"#keyword"} if ir.has_keywords(e) else set())) for e in items]
+    return [(e, _fields(e) | ({KEYWORD} if ir.has_keywords(e) else set())) for e in items]
 
 
 @dataclass
@@ -144,11 +145,8 @@ class Planner:
     ) -> ir.Expr:
         """``specialise`` of one conjunct, memoised on what it depends on: the constants and columns
         among its own fields (shapes that differ elsewhere share the result)."""
-        key = (
-            id(item),
-            tuple(sorted((n, constants[n]) for n in names if n in constants)),
-            names & present,
-        )
+        relevant = constants if KEYWORD in names else {n: constants[n] for n in names if n in constants}
+        key = (id(item), tuple(sorted(relevant.items())), names & present)
         hit = self._folded.get(key)
         if hit is None:
             hit = self._folded[key] = ir.specialise(item, constants, present)
@@ -176,7 +174,7 @@ class Planner:
                 continue  # the rule does not apply to this kind of event at all
             if absent:
                 missing[i] = frozenset(absent)
-            touched = constants.keys() | absent
+            touched = constants.keys() | absent | ({KEYWORD} if constants else set())
             expr = ir.and_(
                 [self._fold(e, f, constants, present) if f & touched else e for e, f in self._items[i]]
             )
