@@ -286,3 +286,18 @@ def test_keyword_in_a_constant_field(tmp_path: Path, engine: str) -> None:
     evaluator = VectorSigma(rules) if engine == "vector" else DuckDBSigma(rules)
     run = evaluator.run(results)
     assert {(h.row, h.rule) for h in run.hits} == {(0, 0)}
+
+
+def test_non_log_files_in_a_folder_are_skipped_not_fatal(
+    samples: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    folder = tmp_path / "logs"
+    folder.mkdir()
+    (folder / "events.jsonl").write_bytes(samples[0].read_bytes())
+    (folder / "README.md").write_text("# notes about these logs\n")
+    code, alerts, summary = _hunt("--no-sigma", str(folder))
+    assert alerts == []
+    assert code == 0  # no IOC, no rule: nothing to alert on, and the README does not make it exit 3
+    assert [f["format"] for f in summary["files"] if f["path"].endswith("README.md")] == ["unknown"]
+    code, _, _ = _hunt("--no-sigma", str(folder / "README.md"))
+    assert code == 3  # named explicitly: the user asked for it

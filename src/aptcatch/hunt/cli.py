@@ -4,9 +4,10 @@ alerts, a summary and the evidence for attribution.
 Without ``--sigma`` the project's own lure-delivery-chain rules run (``aptcatch rules path``);
 ``--sigma DIR`` (repeatable) runs those rule sets instead, ``--no-sigma`` none.
 
-Exit codes: 0 no alert, 1 alerts, 3 an input could not be read at all (missing, unknown format,
-unreadable), 64 usage error, 69 the engine cannot run (Spark without Java 17, a filesystem it lacks).
-Bad lines inside a file are counted in the summary, not an exit code.
+Exit codes: 0 no alert, 1 alerts, 3 an input could not be read at all (missing, a named file in no log
+format, a damaged log; files in no log format found inside a folder are skipped and listed), 64 usage
+error, 69 the engine cannot run (Spark without Java 17, a filesystem it lacks). Bad lines inside a file
+are counted in the summary, not an exit code.
 """
 
 from __future__ import annotations
@@ -189,7 +190,12 @@ def hunt(
             render_sigma(sigma_doc, console)
     if do_attribute and alert_docs:
         _attribute(ev, db, console)
-    unreadable = bool(missing) or any(r.rows == 0 and r.errors for r in results)
+    # A file named on the command line that cannot be read is exit 3; inside a folder, a file in no log
+    # format (a README, a licence) is skipped and listed, while a damaged log still counts.
+    named = {str(Path(s)) for s in logs}
+    unreadable = bool(missing) or any(
+        r.rows == 0 and r.errors and (str(r.path) in named or r.format != "unknown") for r in results
+    )
     sys.exit(3 if unreadable else 1 if alert_docs else 0)
 
 

@@ -185,10 +185,18 @@ def render(doc: dict[str, Any], console: Console) -> None:
         f"[bold]hunt[/]: {sum(f['rows'] for f in files)} events in {len(files)} files, "
         f"{doc['indicators_swept']} indicators swept, [bold]{doc['alerts']} alerts[/]"
     )
-    bad = [f for f in files if f["bad_lines"] or f["errors"]]
-    for f in bad:
+    skipped = [f for f in files if f["format"] == "unknown" and not f["rows"]]
+    if skipped:
+        names = ", ".join(f["path"] for f in skipped[:5]) + (" …" if len(skipped) > 5 else "")
         console.print(
-            f"  [yellow]{f['path']}[/] ({f['format']}): {f['bad_lines']} bad lines/records", highlight=False
+            f"  [yellow]{len(skipped)} files not in a log format[/] (skipped): {names}", highlight=False
+        )
+    bad = [f for f in files if (f["bad_lines"] or f["errors"]) and f not in skipped]
+    for f in bad:
+        why = f"; {f['errors'][0]}" if f["errors"] else ""
+        console.print(
+            f"  [yellow]{f['path']}[/] ({f['format']}): {f['bad_lines']} bad lines/records{why}",
+            highlight=False,
         )
     for line in doc["iocs_rejected"][:10]:
         console.print(f"  [yellow]ignored IOC[/] {line}", highlight=False)
