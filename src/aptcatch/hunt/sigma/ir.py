@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Literal
 
@@ -151,18 +151,23 @@ def not_(item: Expr) -> Expr:
     return Not(item)
 
 
-def fields(expr: Expr) -> Iterator[str]:
-    """Every field name the expression reads (keywords read none by name)."""
-    if isinstance(expr, And | Or):
-        for item in expr.items:
-            yield from fields(item)
-    elif isinstance(expr, Not):
-        yield from fields(expr.item)
-    elif isinstance(expr, FieldEq):
-        yield expr.field
-        yield expr.other
-    elif isinstance(expr, Match | Regex | NumCmp | Exists | IsNull):
-        yield expr.field
+def fields(expr: Expr) -> frozenset[str]:
+    """Every field name the expression reads (keywords read none by name); iterative, as planning
+    asks it of every rule and conjunct."""
+    out: set[str] = set()
+    stack = [expr]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, And | Or):
+            stack.extend(e.items)
+        elif isinstance(e, Not):
+            stack.append(e.item)
+        elif isinstance(e, FieldEq):
+            out.add(e.field)
+            out.add(e.other)
+        elif isinstance(e, Match | Regex | NumCmp | Exists | IsNull):
+            out.add(e.field)
+    return frozenset(out)
 
 
 def has_keywords(expr: Expr) -> bool:
@@ -174,9 +179,9 @@ def has_keywords(expr: Expr) -> bool:
 
 
 @functools.lru_cache(maxsize=65536)
-def _wild_match(pattern: str, text: str) -> bool:
-    """Sigma wildcard match in Python (used only to fold constants, never per event; the same pattern
-    meets the same constant in many segments, hence the cache)."""
+def wildcard_regex(pattern: str) -> str:
+    """A Sigma wildcard pattern (``*``, ``?``, ``\\`` escapes) as an unanchored regular expression body
+    that Python's ``re`` and RE2 read alike."""
     import re
 
     out, i = [], 0
@@ -188,7 +193,16 @@ def _wild_match(pattern: str, text: str) -> bool:
             continue
         out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
         i += 1
-    return re.fullmatch("".join(out), text, re.DOTALL) is not None
+    return "".join(out)
+
+
+@functools.lru_cache(maxsize=65536)
+def _wild_match(pattern: str, text: str) -> bool:
+    """Sigma wildcard match in Python (used only to fold constants, never per event; the same pattern
+    meets the same constant in many segments, hence the cache)."""
+    import re
+
+    return re.fullmatch(wildcard_regex(pattern), text, re.DOTALL) is not None
 
 
 def evaluate_leaf(leaf: Leaf, value: str | None) -> bool:

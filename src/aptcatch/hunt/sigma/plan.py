@@ -48,24 +48,6 @@ def _sigma_names(names: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(out)
 
 
-def _fields(expr: ir.Expr) -> frozenset[str]:
-    """:func:`.ir.fields` as a set, without a generator per node (planning reads it for every rule)."""
-    out: set[str] = set()
-    stack = [expr]
-    while stack:
-        e = stack.pop()
-        if isinstance(e, ir.And | ir.Or):
-            stack.extend(e.items)
-        elif isinstance(e, ir.Not):
-            stack.append(e.item)
-        elif isinstance(e, ir.FieldEq):
-            out.add(e.field)
-            out.add(e.other)
-        elif isinstance(e, ir.Match | ir.Regex | ir.NumCmp | ir.Exists | ir.IsNull):
-            out.add(e.field)
-    return frozenset(out)
-
-
 KEYWORD = "#keyword"  # pseudo-field of conjuncts holding keywords: they read every field
 GATE = "event.dataset"  # the log-source gate field: absent means "not this product's logs"
 
@@ -96,7 +78,7 @@ def _requirements(expr: ir.Expr) -> dict[str, frozenset[str]]:
 def _conjuncts(expr: ir.Expr) -> list[tuple[ir.Expr, frozenset[str]]]:
     """Top-level conjuncts with the fields each reads (only those touching a constant are re-folded)."""
     items = expr.items if isinstance(expr, ir.And) else (expr,)
-    return [(e, _fields(e) | ({KEYWORD} if ir.has_keywords(e) else set())) for e in items]
+    return [(e, ir.fields(e) | ({KEYWORD} if ir.has_keywords(e) else set())) for e in items]
 
 
 @dataclass
@@ -117,7 +99,7 @@ class Planner:
 
     def __post_init__(self) -> None:
         self._reqs = [_requirements(r.expr) for r in self.rules]
-        self._fields = [_fields(r.expr) for r in self.rules]
+        self._fields = [ir.fields(r.expr) for r in self.rules]
         self._items = [_conjuncts(r.expr) for r in self.rules]
         # Each rule indexed under one of its required fields (the one with the fewest allowed values),
         # so a segment only looks at the rules its constants can satisfy.

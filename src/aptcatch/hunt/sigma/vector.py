@@ -101,16 +101,7 @@ def _bool(arr: Any) -> Bools:
 @functools.lru_cache(maxsize=65536)
 def _like_regex(pattern: str) -> str:
     """A Sigma wildcard pattern as an RE2 expression (unanchored where it starts or ends with ``*``)."""
-    out, i = [], 0
-    while i < len(pattern):
-        ch = pattern[i]
-        if ch == "\\" and i + 1 < len(pattern) and pattern[i + 1] in "*?\\":
-            out.append(re.escape(pattern[i + 1]))
-            i += 2
-            continue
-        out.append(".*" if ch == "*" else "." if ch == "?" else re.escape(ch))
-        i += 1
-    body = "".join(out)
+    body = ir.wildcard_regex(pattern)
     head = "" if body.startswith(".*") else "^"
     tail = "" if body.endswith(".*") and not body.endswith("\\.*") else "$"
     body = body.removeprefix(".*") if head == "" else body
