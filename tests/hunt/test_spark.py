@@ -8,20 +8,20 @@ pyspark or a Java 17+ is missing. Tests that need no JVM run everywhere.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
 
-from aptcatch.hunt.engines import EngineError, EngineOptions, open_engine
+from aptcatch.hunt.engines import EngineError, open_engine
 from aptcatch.hunt.engines.duckdb import DuckDBEngine
 from aptcatch.hunt.engines.spark_session import SparkOptions, SparkUnavailable, check_runtime
 from aptcatch.hunt.ioc import _MACROS, IndicatorSet, _url_parts, parse_ioc_lines
 from aptcatch.hunt.output import alerts, provenance
 from aptcatch.hunt.readers import NORMALISED, ReadResult
 from aptcatch.hunt.readers.base import iso_from_epoch, url_domain
+from tests.hunt.conftest import spark_ready
 
 IOCS = """\
 evil.example;planted domain
@@ -143,15 +143,7 @@ MAPPING = {
 }
 
 
-def _spark_ready() -> str | None:
-    try:
-        check_runtime()
-    except SparkUnavailable as exc:
-        return str(exc)
-    return None
-
-
-needs_spark = pytest.mark.skipif(_spark_ready() is not None, reason=f"Spark unavailable: {_spark_ready()}")
+needs_spark = pytest.mark.skipif(spark_ready() is not None, reason=f"Spark unavailable: {spark_ready()}")
 
 
 @pytest.fixture(scope="module")
@@ -162,16 +154,6 @@ def staged(tmp_path_factory: pytest.TempPathFactory) -> Path:
         (root / name).write_text(text, encoding="utf-8")
     (root / "iocs.txt").write_text(IOCS, encoding="utf-8")
     return root
-
-
-@pytest.fixture(scope="module")
-def spark_engine() -> Iterator[Any]:
-    reason = _spark_ready()
-    if reason is not None:
-        pytest.skip(f"Spark unavailable: {reason}")
-    engine = open_engine("spark", EngineOptions(cores=2, driver_memory="1g"))
-    with engine:
-        yield engine
 
 
 def _indicators(root: Path) -> IndicatorSet:

@@ -13,17 +13,15 @@ One Spark session for the module; skipped with the reason when pyspark or Java 1
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from aptcatch.hunt.engines import EngineOptions, open_engine
 from aptcatch.hunt.engines.duckdb import DuckDBEngine
 from aptcatch.hunt.engines.spark import SparkReadResult
-from aptcatch.hunt.engines.spark_session import SparkUnavailable, check_runtime
 from aptcatch.hunt.ioc import IndicatorSet
 from aptcatch.hunt.readers import ReadResult
 from aptcatch.hunt.sigma import report
@@ -33,24 +31,6 @@ from aptcatch.hunt.sigma.rules import RuleSet, load_rules
 from aptcatch.hunt.sigma.vector import VectorSigma
 from aptcatch.rules.sigma_store import bundled_rules_dir
 from samplegen import sysmon
-
-
-def _spark_ready() -> str | None:
-    try:
-        check_runtime()
-    except SparkUnavailable as exc:
-        return str(exc)
-    return None
-
-
-@pytest.fixture(scope="module")
-def spark_engine() -> Iterator[Any]:
-    reason = _spark_ready()
-    if reason is not None:
-        pytest.skip(f"Spark unavailable: {reason}")
-    engine = open_engine("spark", EngineOptions(cores=2, driver_memory="1g"))
-    with engine:
-        yield engine
 
 
 def _rule(title: str, detection: str, logsource: str, extra: str = "") -> str:
