@@ -55,6 +55,24 @@ def provenance(
     return out
 
 
+EVENT_COLUMNS = ("@timestamp", "host.name", "event.dataset", "event.code")
+
+
+def event_rows(
+    results: Sequence[ReadResult], wanted: dict[int, set[int]]
+) -> dict[tuple[int, int], dict[str, Any]]:
+    """The alert columns and ``event.original`` of the wanted (file, row) events, read once per file."""
+    out: dict[tuple[int, int], dict[str, Any]] = {}
+    for file_id, ids in wanted.items():
+        order = sorted(ids)
+        table = results[file_id].table
+        cols = [c for c in EVENT_COLUMNS if c in table.column_names]
+        picked = table.select(cols).take(order).to_pylist()
+        for i, row, raw in zip(order, picked, results[file_id].original(order), strict=True):
+            out[(file_id, i)] = {**dict.fromkeys(EVENT_COLUMNS), **row, "event.original": raw}
+    return out
+
+
 def alerts(
     matches: Sequence[Match], results: Sequence[ReadResult], context: dict[tuple[str, str], dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -62,15 +80,7 @@ def alerts(
     wanted: dict[int, set[int]] = defaultdict(set)
     for m in matches:
         wanted[m.file_id].add(m.row_id)
-    rows: dict[tuple[int, int], dict[str, Any]] = {}
-    cols = ("@timestamp", "host.name", "event.dataset", "event.code")
-    for file_id, ids in wanted.items():
-        order = sorted(ids)
-        picked = results[file_id].table.select(list(cols)).take(order).to_pylist()
-        originals = results[file_id].original(order)
-        for i, r, raw in zip(order, picked, originals, strict=True):
-            r["event.original"] = raw
-            rows[(file_id, i)] = r
+    rows = event_rows(results, wanted)
     out = []
     for m in matches:
         row, ctx = rows[(m.file_id, m.row_id)], context[(m.itype, m.value)]

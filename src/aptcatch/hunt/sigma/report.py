@@ -9,29 +9,15 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from aptcatch.hunt.output import EVENT_COLUMNS, event_rows
 from aptcatch.hunt.readers.base import ReadResult
 from aptcatch.hunt.sigma.correlate import CorrelationHit
 from aptcatch.hunt.sigma.evaluate import SigmaRun
+from aptcatch.hunt.sigma.plan import GATE
 from aptcatch.hunt.sigma.rules import RuleSet
 
 # Sigma levels on ECS's 0-100 event.severity scale (the bands Elastic uses for its risk scores).
 SEVERITY = {"informational": 1, "low": 21, "medium": 47, "high": 73, "critical": 99, "unknown": 0}
-GATE = "event.dataset"  # the log-source gate field (see convert._dataset_gate)
-_COLUMNS = ("@timestamp", "host.name", "event.dataset", "event.code")
-
-
-def _rows(
-    results: Sequence[ReadResult], wanted: dict[int, set[int]]
-) -> dict[tuple[int, int], dict[str, Any]]:
-    out: dict[tuple[int, int], dict[str, Any]] = {}
-    for file_id, ids in wanted.items():
-        order = sorted(ids)
-        table = results[file_id].table
-        cols = [c for c in _COLUMNS if c in table.column_names]
-        picked = table.select(cols).take(order).to_pylist()
-        for i, row, raw in zip(order, picked, results[file_id].original(order), strict=True):
-            out[(file_id, i)] = {**dict.fromkeys(_COLUMNS), **row, "event.original": raw}
-    return out
 
 
 def alerts(
@@ -49,13 +35,13 @@ def alerts(
     for c in corr_hits:
         for f, r in c.events[:1]:
             wanted[f].add(r)
-    rows = _rows(results, wanted)
+    rows = event_rows(results, wanted)
     out: list[dict[str, Any]] = []
     for h in sorted(shown, key=lambda h: (h.file_id, h.row, h.rule)):
         rule, row = rules[h.rule], rows[(h.file_id, h.row)]
         out.append(
             {
-                **{k: row[k] for k in _COLUMNS},
+                **{k: row[k] for k in EVENT_COLUMNS},
                 "event.kind": "alert",
                 "event.severity": SEVERITY.get(rule.level, 0),
                 "rule.id": rule.id,
