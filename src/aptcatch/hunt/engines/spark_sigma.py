@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from aptcatch.hunt.engines.spark_sql import lit
 from aptcatch.hunt.readers.base import NORMALISED, ROW, ReadResult, Segment
-from aptcatch.hunt.readers.zeek import _RECORD_PREFIXES
+from aptcatch.hunt.readers.zeek import RECORD_PREFIXES
 from aptcatch.hunt.sigma import ir, sql
 from aptcatch.hunt.sigma.evaluate import Hit, SigmaRun, select_sql
 from aptcatch.hunt.sigma.plan import Planner, SegmentPlan, sigma_columns
@@ -106,7 +106,7 @@ def _keys_sql() -> str:
     present = ", ".join(
         f"IF({_q(n)} IS NOT NULL, {lit(n)}, NULL)" for n in NORMALISED if n != "event.original"
     )
-    prefixes = "|".join(_RECORD_PREFIXES)
+    prefixes = "|".join(RECORD_PREFIXES)
     aliases = (
         f"transform(filter(map_keys(raw), k -> k RLIKE '^({prefixes})_'),"
         f" k -> regexp_replace(k, '^({prefixes})_', '$1.'))"
@@ -180,7 +180,7 @@ class SparkSigma:
         if not zeek and name in NORMALISED:
             return _q(name)
         value = f"try_element_at(raw, {lit(name)})"
-        prefix = next((p for p in _RECORD_PREFIXES if name.startswith(p + ".")), None)
+        prefix = next((p for p in RECORD_PREFIXES if name.startswith(p + ".")), None)
         if zeek and prefix is not None:  # RockNSM: id_orig_h read as id.orig_h (Zeek JSON only)
             under = f"try_element_at(raw, {lit(prefix + '_' + name[len(prefix) + 1 :])})"
             return f"IF(zj AND NOT map_contains_key(raw, {lit(name)}), {under}, {value})"

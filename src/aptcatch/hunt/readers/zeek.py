@@ -219,7 +219,7 @@ def _segment_query(result: LineResult, select: str) -> list[Segment]:
     return [Segment(table, {"event.dataset": dataset} if dataset else {})]
 
 
-_RECORD_PREFIXES = ("id", "certificate", "san", "basic_constraints")  # Zeek fields that are records
+RECORD_PREFIXES = ("id", "certificate", "san", "basic_constraints")  # Zeek fields that are records
 
 
 def _json_segment(result: LineResult) -> list[Segment]:
@@ -246,7 +246,7 @@ def _json_segment(result: LineResult) -> list[Segment]:
             col[i] = text(v)
     # RockNSM writes Zeek's record fields with "_" (id_orig_h, certificate_serial); Sigma rules use "."
     for k in list(columns):
-        prefix = next((p for p in _RECORD_PREFIXES if k.startswith(p + "_")), None)
+        prefix = next((p for p in RECORD_PREFIXES if k.startswith(p + "_")), None)
         if prefix is not None and (dotted := prefix + "." + k[len(prefix) + 1 :]) not in columns:
             columns[dotted] = columns[k]
     table = pa.table(
