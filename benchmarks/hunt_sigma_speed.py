@@ -10,7 +10,10 @@ Modes:
 * ``compile-cold``: :func:`load_rules` converting every rule with pySigma (empty cache folder);
   ``compile-cached``: the same call again, answered from the JSON cache the cold run wrote;
 * ``bare``: ``PyEvtxParser(path).records_json()`` iterated to the end (the floor for any hunt);
-* ``hunt``: rules from the cache (timed apart), :func:`read_evtx_files`, :class:`VectorSigma`;
+* ``hunt``: rules from the cache (timed apart), :func:`read_evtx_files`, :class:`VectorSigma` with the
+  segment plans of earlier runs read from the plan cache (what every hunt after the first one does);
+  ``hunt-plan``: the same with the plan cache emptied first, so every event shape is planned (the
+  first hunt with a new rule set); it runs before ``hunt`` in each round and writes the plans it reads;
 * ``sqlite``: the naive pipeline — pySigma's SQLite backend with the same pipelines (queries converted
   once and cached, timed apart as ``sqlite-convert``), the events read by the same reader into one
   SQLite table (columns ``TEXT COLLATE NOCASE`` named as Sigma names them, as Zircolite builds it),
@@ -48,7 +51,7 @@ DATA = REPO.parent / "shared" / "data"
 CORPUS = DATA / "evtx-attack-samples"
 RULES = DATA / "sigma" / "rules" / "windows"
 OUT = REPO / "benchmarks" / "results" / "hunt_sigma_speed.json"
-MODES = ("compile-cold", "compile-cached", "bare", "hunt", "sqlite-convert", "sqlite", "check")
+MODES = ("compile-cold", "compile-cached", "bare", "hunt-plan", "hunt", "sqlite-convert", "sqlite", "check")
 
 
 def _rss_mib() -> int:
@@ -186,7 +189,7 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
 
         events = sum(1 for p in paths for _ in PyEvtxParser(str(p)).records_json())
         out = {"events": events}
-    elif mode == "hunt":
+    elif mode in ("hunt", "hunt-plan"):
         from aptcatch.hunt.readers.evtx import read_evtx_files
         from aptcatch.hunt.sigma.vector import VectorSigma
 
@@ -194,9 +197,11 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
         t_rules = time.perf_counter()
         results = list(read_evtx_files(paths))
         t_read = time.perf_counter()
-        run = VectorSigma(rs.rules).run(results)
+        sigma = VectorSigma(rs.rules, cache_key=rs.key)
+        run = sigma.run(results)
         t_eval = time.perf_counter()
         out = {
+            "plans_from_cache": not sigma.planner._indexed,
             "rules_s": round(t_rules - start, 3),
             "read_s": round(t_read - t_rules, 3),
             "eval_s": round(t_eval - t_read, 3),
@@ -267,6 +272,9 @@ def _scenario(
                 if m == "compile-cold":
                     for f in Path(env["APTCATCH_CACHE_DIR"]).rglob("*.json"):
                         f.unlink()
+                if m == "hunt-plan":
+                    for f in Path(env["APTCATCH_CACHE_DIR"]).rglob("plans-*.json"):
+                        f.unlink()
                 if m == "sqlite" and i and opts["scaled"]:
                     continue  # minutes per run at scale: once
                 runs[m].append(_run(m, listing, env, opts))
@@ -278,14 +286,15 @@ def _scenario(
         bare = modes_out["bare"]
         events = bare["events"]
         out["events"] = events
-        for m in ("bare", "hunt", "sqlite"):
+        for m in ("bare", "hunt-plan", "hunt", "sqlite"):
             if m in modes_out:
                 modes_out[m]["events_per_s"] = round(events / modes_out[m]["seconds"])
                 modes_out[m]["ratio_to_bare"] = round(modes_out[m]["seconds"] / bare["seconds"], 2)
-        if "hunt" in modes_out:
-            h = modes_out["hunt"]
-            h["eval_events_per_s"] = round(events / h["eval_s"])
-            h["eval_ratio_to_bare"] = round(h["eval_s"] / bare["seconds"], 2)
+        for m in ("hunt-plan", "hunt"):
+            if m in modes_out:
+                h = modes_out[m]
+                h["eval_events_per_s"] = round(events / h["eval_s"])
+                h["eval_ratio_to_bare"] = round(h["eval_s"] / bare["seconds"], 2)
         if "sqlite" in modes_out:
             s = modes_out["sqlite"]
             s["query_events_per_s"] = round(events / s["query_s_extrapolated"])
@@ -346,7 +355,8 @@ def main() -> None:
         (tmp / "data").mkdir()
         paths = _replicate(files, copies, tmp / "data")
         opts.update(sqlite_every=args.sqlite_every, scaled=True)
-        result[f"{copies}x"] = _scenario(paths, ["bare", "hunt", "sqlite"], args.repeat, env, opts)
+        scaled_modes = ["bare", "hunt-plan", "hunt", "sqlite"]
+        result[f"{copies}x"] = _scenario(paths, scaled_modes, args.repeat, env, opts)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")

@@ -214,7 +214,7 @@ def _run_sigma(ruleset: Any, eng: Any, results: list[Any]) -> tuple[dict[str, An
     from aptcatch.hunt.sigma import report
     from aptcatch.hunt.sigma.correlate import correlate
 
-    run = eng.run_sigma(results, ruleset.rules)
+    run = eng.run_sigma(results, ruleset.rules, cache_key=ruleset.key)
     corr = correlate(ruleset.correlations, ruleset.rules, run.hits, results)
     alerts = report.alerts(ruleset, run, corr, results)
     return report.summary(ruleset, run, alerts), alerts

@@ -76,11 +76,14 @@ class DuckDBEngine:
     def sweep_iocs(self, results: Sequence[ReadResult], indicators: IndicatorSet) -> list[Match]:
         return sweep(results, indicators)
 
-    def run_sigma(self, results: Sequence[ReadResult], rules: Sequence[CompiledRule]) -> SigmaRun:
-        """The default evaluator (:class:`~aptcatch.hunt.sigma.vector.VectorSigma`) over the segments."""
+    def run_sigma(
+        self, results: Sequence[ReadResult], rules: Sequence[CompiledRule], *, cache_key: str | None = None
+    ) -> SigmaRun:
+        """The default evaluator (:class:`~aptcatch.hunt.sigma.vector.VectorSigma`) over the segments;
+        ``cache_key`` (the rule set's) keeps the segment plans between runs."""
         from aptcatch.hunt.sigma.vector import VectorSigma
 
-        return VectorSigma(rules).run(results)
+        return VectorSigma(rules, cache_key=cache_key).run(results)
 
     def close(self) -> None:
         return None

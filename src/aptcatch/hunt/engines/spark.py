@@ -323,7 +323,9 @@ class SparkEngine:
         matches.sort(key=lambda m: (m.file_id, m.row_id, m.field, m.itype, m.value))
         return matches
 
-    def run_sigma(self, results: Sequence[ReadResult], rules: Sequence[CompiledRule]) -> SigmaRun:
+    def run_sigma(
+        self, results: Sequence[ReadResult], rules: Sequence[CompiledRule], *, cache_key: str | None = None
+    ) -> SigmaRun:
         """The rules over every file (:mod:`.spark_sigma`); Spark-read files get their matched rows pinned
         into ``table`` and their fields as ``segments``, as the sweep pins its matches."""
         from aptcatch.hunt.engines.spark_sigma import SparkSigma
@@ -340,7 +342,7 @@ class SparkEngine:
                     for i, r in enumerate(results)
                 ]
             )
-        return SparkSigma(self.spark, rules).run(results, frame, spark_ids)
+        return SparkSigma(self.spark, rules, cache_key=cache_key).run(results, frame, spark_ids)
 
     def close(self) -> None:
         stop_session()

@@ -127,10 +127,12 @@ def _chunks(items: Sequence[tuple[int, ir.Expr]]) -> Iterable[Sequence[tuple[int
 class SparkSigma:
     """Rules compiled and planned once; every group of events evaluated with Spark SQL."""
 
-    def __init__(self, spark: SparkSession, rules: Sequence[CompiledRule]) -> None:
+    def __init__(
+        self, spark: SparkSession, rules: Sequence[CompiledRule], *, cache_key: str | None = None
+    ) -> None:
         self.spark = spark
         self.rules = list(rules)
-        self.planner = Planner(self.rules)
+        self.planner = Planner(self.rules, cache_key)
         self._counter = itertools.count()
         self._made: list[str] = []
 
@@ -280,6 +282,7 @@ class SparkSigma:
                 if g.spark_rows and staged is not None:
                     spark_queries += self._spark_queries(staged, key, columns, plan)
             out.blind = {i: m for i, m in seen_missing.items() if m}
+            self.planner.flush()
             for row in self._collect(py_queries, out):
                 r = int(row["r"])
                 out.hits.extend(Hit(r >> _SHIFT, r & _LOW, int(i)) for i in row["h"])

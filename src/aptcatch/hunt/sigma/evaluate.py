@@ -74,11 +74,13 @@ def select_sql(
 class DuckDBSigma:
     """The DuckDB engine for Sigma: rules compiled once, evaluated per segment."""
 
-    def __init__(self, rules: Sequence[CompiledRule], con: Any = None) -> None:
+    def __init__(
+        self, rules: Sequence[CompiledRule], con: Any = None, *, cache_key: str | None = None
+    ) -> None:
         import duckdb
 
         self.rules = list(rules)
-        self.planner = Planner(self.rules)
+        self.planner = Planner(self.rules, cache_key)
         self.con = con if con is not None else duckdb.connect()
 
     def _segment(self, seg: Segment, plan: SegmentPlan, file_id: int, out: SigmaRun) -> None:
@@ -113,6 +115,7 @@ class DuckDBSigma:
                 out.applied |= applied
                 self._segment(seg, plan, file_id, out)
         out.blind = {i: m for i, m in seen_missing.items() if m}
+        self.planner.flush()
         return out
 
 

@@ -15,10 +15,11 @@ from __future__ import annotations
 import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pyarrow as pa
 
-from aptcatch.hunt.sigma import ir
+from aptcatch.hunt.sigma import ir, plan_cache
 from aptcatch.hunt.sigma.rules import CompiledRule
 
 
@@ -83,9 +84,15 @@ def _conjuncts(expr: ir.Expr) -> list[tuple[ir.Expr, frozenset[str]]]:
 
 @dataclass
 class Planner:
-    """Plans for a rule list, memoised per segment shape."""
+    """Plans for a rule list, memoised per segment shape.
+
+    With ``cache_key`` (the rule set's :attr:`~aptcatch.hunt.sigma.rules.RuleSet.key`) the plans of
+    earlier runs are read from the cache (:mod:`.plan_cache`) and :meth:`flush` writes the new ones;
+    the per-rule indexes are only built when a shape has no stored plan.
+    """
 
     rules: Sequence[CompiledRule]
+    cache_key: str | None = None
     _reqs: list[dict[str, frozenset[str]]] = field(default_factory=list)
     _fields: list[frozenset[str]] = field(default_factory=list)
     _items: list[list[tuple[ir.Expr, frozenset[str]]]] = field(default_factory=list)
@@ -96,8 +103,23 @@ class Planner:
         default_factory=dict
     )
     _free: list[int] = field(default_factory=list)
+    _indexed: bool = False
+    _stored: Path | None = None
+    _new: int = 0
 
     def __post_init__(self) -> None:
+        if self.cache_key:
+            self._stored = plan_cache.plans_path(self.cache_key)
+            self._memo.update(plan_cache.load(self._stored, self.rules))
+
+    def flush(self) -> None:
+        """Store the plans made in this run for the next (no-op without a cache key or new plans)."""
+        if self._stored is not None and self._new:
+            plan_cache.save(self._stored, self._memo, self.rules)
+            self._new = 0
+
+    def _build_index(self) -> None:
+        self._indexed = True
         self._reqs = [_requirements(r.expr) for r in self.rules]
         self._fields = [ir.fields(r.expr) for r in self.rules]
         self._items = [_conjuncts(r.expr) for r in self.rules]
@@ -138,6 +160,8 @@ class Planner:
         key = (tuple(sorted(constants.items())), present)
         if (hit := self._memo.get(key)) is not None:
             return hit
+        if not self._indexed:
+            self._build_index()
         lowered = {k: ir.lower(v) for k, v in constants.items()}
         run: list[tuple[int, ir.Expr]] = []
         every: list[int] = []
@@ -166,4 +190,5 @@ class Planner:
                 run.append((i, expr))
         plan = SegmentPlan(tuple(run), tuple(every), missing)
         self._memo[key] = plan
+        self._new += 1
         return plan

@@ -75,6 +75,7 @@ class RuleSet:
     failures: list[Failure] = field(default_factory=list)
     files: int = 0
     from_cache: bool = False
+    key: str = ""  # the cache key: rule files, versions, compiler code (plans are cached under it too)
 
 
 def rule_files(paths: Iterable[Path]) -> list[Path]:
@@ -182,12 +183,15 @@ def load_rules(paths: Sequence[Path], *, pipeline: str = "windows", use_cache: b
     path = cache_dir() / f"{key}.json"
     if use_cache and path.is_file():
         try:
-            return _ruleset_from_json(json.loads(path.read_text(encoding="utf-8")))
+            cached = _ruleset_from_json(json.loads(path.read_text(encoding="utf-8")))
+            cached.key = key
+            return cached
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is rebuilt below
     from aptcatch.hunt.sigma.convert import convert_files
 
     rs = convert_files(files, pipeline)
+    rs.key = key
     if use_cache:
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

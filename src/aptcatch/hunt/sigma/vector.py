@@ -396,9 +396,9 @@ def _group_segments(results: Sequence[ReadResult]) -> dict[tuple[tuple[str, str]
 class VectorSigma:
     """Rules compiled once; each group of segments evaluated column by column."""
 
-    def __init__(self, rules: Sequence[CompiledRule]) -> None:
+    def __init__(self, rules: Sequence[CompiledRule], *, cache_key: str | None = None) -> None:
         self.rules = list(rules)
-        self.planner = Planner(self.rules)
+        self.planner = Planner(self.rules, cache_key)
 
     def run(self, results: Sequence[ReadResult]) -> SigmaRun:
         out = SigmaRun()
@@ -424,4 +424,5 @@ class VectorSigma:
                 out.hits.extend(Hit(int(files[m]), int(rows[m]), idx) for m in matched)
             out.queries += 1
         out.blind = {i: m for i, m in seen_missing.items() if m}
+        self.planner.flush()
         return out
