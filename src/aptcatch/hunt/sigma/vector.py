@@ -206,14 +206,22 @@ class _Group:
         self.table = table
         self.rows = int(table.num_rows)
         self.columns: dict[str, _Column] = {}
-        self.text_columns = [c for c in table.column_names if c not in (ROW, FILE)]
+        self._contiguous: dict[str, pa.Array] = {}
         self._all: _Column | None = None  # every column's distinct values, for keywords
         self._all_at: np.ndarray[Any, np.dtype[np.int64]] = np.zeros((0, 0), np.int64)
+        self.text_columns = [c for c in table.column_names if c not in (ROW, FILE)]
+
+    def contiguous(self, name: str) -> pa.Array:
+        """One column of the group in one piece (then every kernel over it is one call, not one per file)."""
+        arr = self._contiguous.get(name)
+        if arr is None:
+            arr = self._contiguous[name] = self.table.column(name).combine_chunks()
+        return arr
 
     def column(self, name: str) -> _Column:
         col = self.columns.get(name)
         if col is None:
-            enc = pc.dictionary_encode(self.table.column(name).combine_chunks())
+            enc = pc.dictionary_encode(self.contiguous(name))
             values = enc.dictionary
             if not pa.types.is_string(values.type) and not pa.types.is_large_string(values.type):
                 values = pc.cast(values, pa.string())
@@ -266,11 +274,8 @@ class _Group:
         if self._all is None:
             names = self.text_columns
             if names:  # every column's cells end to end, dictionary-encoded at once
-                cells = pa.chunked_array(
-                    [ch for c in names for ch in pc.cast(self.table.column(c), pa.string()).chunks],
-                    pa.string(),
-                )
-                enc = pc.dictionary_encode(cells.combine_chunks())
+                cells = pa.concat_arrays([pc.cast(self.contiguous(c), pa.string()) for c in names])
+                enc = pc.dictionary_encode(cells)
                 values = enc.dictionary
                 idx = enc.indices.fill_null(len(values)).to_numpy(zero_copy_only=False)
                 at = np.asarray(idx, np.int64).reshape(len(names), self.rows).T
@@ -381,16 +386,29 @@ def _eval(expr: Any, g: _Group, rows: Ints | None) -> Bools:
 
 
 def _group_segments(results: Sequence[ReadResult]) -> dict[tuple[tuple[str, str], ...], pa.Table]:
-    """All segments with the same constants, from every file, as one table (with ``@file``)."""
-    parts: dict[tuple[tuple[str, str], ...], list[pa.Table]] = defaultdict(list)
+    """All segments with the same constants, from every file, as one table (with ``@file``).
+
+    Segments are first gathered by their exact columns, so the many segments of one shape (one per file)
+    are concatenated without schema promotion and renamed to Sigma names once; the per-shape tables of
+    one key are then unified. Chunks are kept: a column is made contiguous only when a rule reads it
+    (:meth:`_Group.column`), not every column of every event.
+    """
+    parts: dict[tuple[tuple[str, str], ...], dict[tuple[str, ...], list[tuple[int, pa.Table]]]] = {}
     for file_id, result in enumerate(results):
         for seg in result.sigma_segments():
             if seg.rows:
-                table = sigma_columns(seg.table)
-                t = table.append_column(FILE, pa.array(np.full(seg.rows, file_id, dtype=np.int32)))
-                parts[tuple(sorted(seg.constants.items()))].append(t)
-    # one chunk per column: every later kernel (encode, cast, keywords) is then one call, not one per file
-    return {k: pa.concat_tables(v, promote_options="permissive").combine_chunks() for k, v in parts.items()}
+                key = tuple(sorted(seg.constants.items()))
+                by_names = parts.setdefault(key, {})
+                by_names.setdefault(tuple(seg.table.column_names), []).append((file_id, seg.table))
+    out: dict[tuple[tuple[str, str], ...], pa.Table] = {}
+    for key, by_names in parts.items():
+        tables = []
+        for items in by_names.values():
+            table = sigma_columns(pa.concat_tables([t for _, t in items]))
+            ids = np.repeat(np.array([f for f, _ in items], dtype=np.int32), [t.num_rows for _, t in items])
+            tables.append(table.append_column(FILE, pa.array(ids)))
+        out[key] = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="permissive")
+    return out
 
 
 class VectorSigma:
