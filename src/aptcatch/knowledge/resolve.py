@@ -11,7 +11,25 @@ Hand-written union-find with guards; the rules are the point of this module:
   ATT&CK ids. A noisy synonym (360's "摩诃草 - APT-C-09" lists "VICEROY TIGER", which is Donot, and
   "Patchwork") therefore joins one identity and the other merge is refused and reported.
 
-``similar`` relations in MISP galaxies are not treated as identity: vendors use them for overlaps.
+Some sources keep more than one entry for one actor: Microsoft's galaxy has both STRONTIUM and its
+2023 name Forest Blizzard (which lists "STRONTIUM"), the threat-actor galaxy has APT29 and UNC2452
+(which ATT&CK lists as an APT29 alias). For *groups*, the one-entry-per-source guard gives way in
+exactly two cases, each reported in ``merged``:
+
+* **the source says so, and another source agrees**: entry A lists the primary name of B, an entry
+  of the same source, as a synonym, *and* an entry of another source lists both primary names
+  (Forest Blizzard names STRONTIUM; the threat-actor galaxy's APT28 names both). A declaration alone
+  is not enough — the threat-actor galaxy's Lazarus Group lists STARDUST CHOLLIMA, which ATT&CK
+  gives to APT38;
+* **ATT&CK names it**: after the name pass, an entry still outside the identity of the one ATT&CK
+  group whose names include its primary name (UNC2452, an alias of G0016) joins that identity; a
+  name ATT&CK gives to two groups (Thrip) names neither.
+
+Software keeps the strict guard: malpedia keeps one entry per platform and family names collide
+(malpedia's Android "LokiBot" is not ATT&CK's Windows Lokibot; its "Aurora" ransomware is not
+Hydraq), so a second entry of one source is never let in by name. The ATT&CK-id guard always
+holds. ``similar`` relations in MISP galaxies are not treated as identity: vendors use them for
+overlaps.
 """
 
 from __future__ import annotations
@@ -24,6 +42,7 @@ from aptcatch.knowledge.models import Entity, EntityKind, Entry, Fact, Link, Nam
 from aptcatch.knowledge.vocab import norm_name, split_names
 
 _ATTACK_ID = re.compile(r"^[GSC]\d{4}$")
+_ATTACK_SOURCE = "MITRE ATT&CK"
 # Lower number = preferred source for the canonical name and the identity id.
 _PRIORITY = (
     "MITRE ATT&CK",
@@ -51,6 +70,7 @@ class Resolution:
     entities: list[Entity]
     refused: list[str] = field(default_factory=list)
     ambiguous: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # merges past the one-entry-per-source guard
 
 
 class _UnionFind:
@@ -67,22 +87,23 @@ class _UnionFind:
             i = self.parent[i]
         return i
 
-    def conflict(self, a: int, b: int) -> str:
+    def conflict(self, a: int, b: int, allow_source: str = "") -> str:
+        """Why a and b may not share an identity ("" when they may); ``allow_source`` may repeat."""
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return ""
-        same = self.sources[ra] & self.sources[rb]
+        same = (self.sources[ra] & self.sources[rb]) - {allow_source}
         if same:
             return f"both hold an entry of {sorted(same)[0]}"
         if self.ids[ra] and self.ids[rb] and self.ids[ra] != self.ids[rb]:
             return f"different ATT&CK ids {sorted(self.ids[ra])} vs {sorted(self.ids[rb])}"
         return ""
 
-    def union(self, a: int, b: int, force: bool = False) -> bool:
+    def union(self, a: int, b: int, force: bool = False, allow_source: str = "") -> bool:
         ra, rb = self.find(a), self.find(b)
         if ra == rb:
             return True
-        if not force and self.conflict(a, b):
+        if not force and self.conflict(a, b, allow_source):
             return False
         self.parent[rb] = ra
         self.sources[ra] |= self.sources[rb]
@@ -116,8 +137,19 @@ def resolve(entries: list[Entry]) -> Resolution:
     return out
 
 
+def _all_names(e: Entry) -> set[str]:
+    return {
+        n for n in (norm_name(x) for x in (e.name, *split_names(e.name), *(a.value for a in e.aliases))) if n
+    }
+
+
+def _primary_names(e: Entry) -> set[str]:
+    return {n for n in (norm_name(x) for x in (e.name, *split_names(e.name))) if len(n) >= 3}
+
+
 def _components(items: list[Entry], out: Resolution) -> list[list[Entry]]:
     uf = _UnionFind(items)
+    refused: list[tuple[int, int, str]] = []
     index = {e.key: i for i, e in enumerate(items)}
     # 1. revoked-by: the revoked entry's names resolve to its successor.
     for i, e in enumerate(items):
@@ -133,16 +165,69 @@ def _components(items: list[Entry], out: Resolution) -> list[list[Entry]]:
     for x, members in sorted(by_id.items()):
         for j in members[1:]:
             if not uf.union(members[0], j):
-                out.refused.append(f"{x}: {_who(items[j])} not merged into {_who(items[members[0]])}")
-    # 3. shared names: primary = primary first, then primary = synonym, then synonym = synonym;
-    #    within a tier, pairs sharing more names first.
-    if items and items[0].kind == "technique":
-        return _collect(items, uf)
+                refused.append(
+                    (members[0], j, f"{x}: {_who(items[j])} not merged into {_who(items[members[0]])}")
+                )
+    kind = items[0].kind if items else "technique"
+    if kind != "technique":
+        # 3. (groups) one source's two entries for one actor, when another source agrees.
+        if kind == "group":
+            _declared_pairs(items, uf, out, refused)
+        # 4. shared names.
+        _name_pass(items, uf, out, refused)
+        # 5. (groups) entries ATT&CK names, still outside its group's identity.
+        if kind == "group":
+            _attack_named(items, uf, out, refused)
+    out.refused += [why for i, j, why in refused if uf.find(i) != uf.find(j)]
+    return _collect(items, uf)
+
+
+def _declared_pairs(
+    items: list[Entry], uf: _UnionFind, out: Resolution, refused: list[tuple[int, int, str]]
+) -> None:
+    """Union A and B of one source when A lists B's primary name and another source names both."""
+    active = [i for i, e in enumerate(items) if e.active]
+    names = {i: _all_names(items[i]) for i in active}
+    holders: dict[str, list[int]] = defaultdict(list)  # name -> active entries (any source) naming it
+    primary_of: dict[tuple[str, str], list[int]] = defaultdict(list)  # (source, primary) -> entries
+    for i in active:
+        for n in names[i]:
+            holders[n].append(i)
+        primary_of[(items[i].source, norm_name(items[i].name))].append(i)
+    for a in active:
+        ea = items[a]
+        own = norm_name(ea.name)
+        for n in sorted(names[a] - {own}):
+            bs = primary_of.get((ea.source, n), [])
+            if len(n) < 3 or len(bs) != 1 or uf.find(bs[0]) == uf.find(a):
+                continue
+            b = bs[0]
+            witnesses = sorted(
+                _who(items[w]) for w in set(holders[own]) & set(holders[n]) if items[w].source != ea.source
+            )
+            if not witnesses:
+                continue
+            why = uf.conflict(a, b, allow_source=ea.source)
+            if why:
+                refused.append((a, b, f"{_who(items[b])} = {_who(ea)} as the source lists: refused ({why})"))
+            else:
+                uf.union(a, b, allow_source=ea.source)
+                out.merged.append(
+                    f"{_who(items[b])} = {_who(ea)}: the source lists {items[b].name!r} as a synonym, "
+                    f"and {witnesses[0]} names both"
+                )
+
+
+def _name_pass(
+    items: list[Entry], uf: _UnionFind, out: Resolution, refused: list[tuple[int, int, str]]
+) -> None:
+    """Shared names: primary = primary first, then primary = synonym, then synonym = synonym;
+    within a tier, pairs sharing more names first."""
     owners: dict[str, list[int]] = defaultdict(list)
     primary: list[set[str]] = []
     for i, e in enumerate(items):
         primary.append({norm_name(x) for x in (e.name, *split_names(e.name))})
-        for n in {norm_name(x) for x in (e.name, *split_names(e.name), *(a.value for a in e.aliases))}:
+        for n in _all_names(e):
             if len(n) >= 3:
                 owners[n].append(i)
     shared: dict[tuple[int, int], list[str]] = defaultdict(list)
@@ -172,10 +257,35 @@ def _components(items: list[Entry], out: Resolution) -> list[list[Entry]]:
             continue
         why = uf.conflict(i, j)
         if why:
-            out.refused.append(f"{_who(items[j])} ~ {_who(items[i])} via {names}: refused ({why})")
+            refused.append((i, j, f"{_who(items[j])} ~ {_who(items[i])} via {names}: refused ({why})"))
         else:
             uf.union(i, j)
-    return _collect(items, uf)
+
+
+def _attack_named(
+    items: list[Entry], uf: _UnionFind, out: Resolution, refused: list[tuple[int, int, str]]
+) -> None:
+    """An entry whose primary name ATT&CK gives to exactly one of its groups joins that group's
+    identity, even when the entry's source already has an entry there (the ATT&CK-id guard holds)."""
+    attack_owner: dict[str, set[int]] = defaultdict(set)  # name -> ATT&CK entries giving it
+    for i, e in enumerate(items):
+        if e.active and e.source.startswith(_ATTACK_SOURCE):
+            for n in _all_names(e):
+                attack_owner[n].add(i)
+    for x, e in enumerate(items):
+        if not e.active or e.source.startswith(_ATTACK_SOURCE):
+            continue
+        named = sorted({g for n in _primary_names(e) for g in attack_owner.get(n, ())})
+        if len(named) != 1 or uf.find(named[0]) == uf.find(x):
+            continue
+        g = named[0]
+        said = next(r for r in (e.name, *split_names(e.name)) if norm_name(r) in attack_owner)
+        why = uf.conflict(g, x, allow_source=e.source)
+        if why:
+            refused.append((g, x, f"{_who(e)} named {said!r} by {_who(items[g])}: refused ({why})"))
+        else:
+            uf.union(g, x, allow_source=e.source)
+            out.merged.append(f"{_who(e)} joins {_who(items[g])}, which names {said!r}")
 
 
 def _collect(items: list[Entry], uf: _UnionFind) -> list[list[Entry]]:

@@ -183,7 +183,11 @@ class SqliteStore:
         self.db.executemany("INSERT INTO names VALUES (?, ?, ?, ?, ?, ?, ?, ?)", names)
         self.db.executemany("INSERT INTO facts VALUES (?, ?, ?, ?, ?, ?, ?, ?)", facts)
         self.db.executemany("INSERT INTO links VALUES (?, ?, ?, ?, ?, ?, ?, ?)", links)
-        notes = [("refused", t) for t in res.refused] + [("ambiguous", t) for t in res.ambiguous]
+        notes = (
+            [("refused", t) for t in res.refused]
+            + [("ambiguous", t) for t in res.ambiguous]
+            + [("merged", t) for t in res.merged]
+        )
         self.db.executemany("INSERT INTO resolution_notes VALUES (?, ?)", notes)
 
     def resolution_notes(self) -> list[tuple[str, str]]:
