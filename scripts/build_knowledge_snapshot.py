@@ -1,9 +1,12 @@
 """Build the offline knowledge snapshot from ../shared/data into src/aptcatch/knowledge/data/.
 
-    python scripts/build_knowledge_snapshot.py [--data ../shared/data] [--out DIR]
+    python scripts/build_knowledge_snapshot.py [--data ../shared/data] [--out DIR] [--merges FILE]
 
 Facts only: ids, names, aliases, relationships, sectors, countries, dates and source notes; no
 descriptions. The licence notices of every source go into NOTICE beside the snapshot.
+
+``--merges FILE`` also writes the alias resolver's merges past the one-entry-per-source guard (one a
+line, sorted) — the list tests/knowledge/data/resolution_merges.txt holds and a corpus test checks.
 """
 
 from __future__ import annotations
@@ -67,11 +70,18 @@ Indicator feeds
   (source "feed iocs/...") as the licence requires.
 """
 
+MERGES_HEADER = """\
+# Merges the alias resolver makes past the one-entry-per-source guard on ../shared/data
+# (aptcatch.knowledge.resolve: "the source says so, and another source agrees" / "ATT&CK names it").
+# Written by: python scripts/build_knowledge_snapshot.py --out DIR --merges FILE
+"""
+
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data")
     ap.add_argument("--out", type=Path, default=REPO / "src" / "aptcatch" / "knowledge" / "data")
+    ap.add_argument("--merges", type=Path, help="also write the resolver's guard-passing merges here")
     args = ap.parse_args(argv)
     if not args.data.is_dir():
         print(f"no data at {args.data}", file=sys.stderr)
@@ -81,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         store = SqliteStore(Path(tmp) / "kb.sqlite")
         report = import_staged(store, args.data, log=lambda m: print(m, file=sys.stderr))
         stats = write_snapshot(store, args.out / "knowledge-snapshot.json.gz")
+        if args.merges:
+            merged = sorted(t for k, t in store.resolution_notes() if k == "merged")
+            args.merges.write_text(MERGES_HEADER + "".join(t + "\n" for t in merged), encoding="utf-8")
         store.close()
     (args.out / "NOTICE").write_text(NOTICE, encoding="utf-8")
     print(

@@ -93,3 +93,51 @@ def test_tool_rat_backdoor_galaxies_are_software_with_provenance(full_kb: Sqlite
         if {s.split(" v")[0] for s, _ in e.members} == {"MISP galaxy rat"}
     ]
     assert only_rat and all(e.values("software_type")[0].value == "malware" for e in only_rat)
+
+
+MERGES_FIXTURE = Path(__file__).parent / "data" / "resolution_merges.txt"
+
+
+def _active_groups(kb: SqliteStore, name: str) -> set[str]:
+    return {e.id for e in kb.find(name, "group") if e.active}
+
+
+def test_renamed_and_unmerged_galaxy_entries_join_their_attack_group(full_kb: SqliteStore) -> None:
+    # Microsoft's old and new names, and the threat-actor galaxy's UNC2452, are one group each.
+    for names in (
+        ("APT28", "STRONTIUM", "Forest Blizzard", "G0007"),
+        ("APT29", "UNC2452", "NOBELIUM", "Midnight Blizzard", "G0016"),
+        ("Sandworm Team", "IRIDIUM", "Seashell Blizzard", "G0034"),
+        ("PROMETHIUM", "StrongPity", "G0056"),
+    ):
+        found = [_active_groups(full_kb, n) for n in names]
+        assert all(len(f) == 1 for f in found) and len(set.union(*found)) == 1, names
+    # A synonym only the threat-actor galaxy gives (its Lazarus Group lists STARDUST CHOLLIMA) does
+    # not pull ATT&CK's distinct North Korean groups together.
+    lazarus, apt38, andariel = (_gid(full_kb, n) for n in ("Lazarus Group", "APT38", "Andariel"))
+    assert len({lazarus, apt38, andariel}) == 3
+    # The threat-actor galaxy's own STARDUST CHOLLIMA entry (its primary name) joins APT38, which
+    # ATT&CK names so; Lazarus Group only keeps it as one of its synonyms.
+    owners = {
+        e.id
+        for e in full_kb.find("STARDUST CHOLLIMA", "group")
+        for n in e.names
+        if n.primary and n.value == "STARDUST CHOLLIMA" and "threat-actor" in n.claim.source
+    }
+    assert owners == {apt38}
+
+
+def test_guard_passing_merges_are_the_listed_ones(full_kb: SqliteStore) -> None:
+    """Every merge past the one-entry-per-source guard is listed in the fixture, and only those.
+
+    After a change to the resolver or the data, rewrite the list with
+    ``python scripts/build_knowledge_snapshot.py --out /tmp/snap --merges FILE`` (FILE: this
+    fixture) and review the difference.
+    """
+    listed = {
+        line
+        for line in MERGES_FIXTURE.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    }
+    merged = {t for k, t in full_kb.resolution_notes() if k == "merged"}
+    assert sorted(merged - listed) == [] and sorted(listed - merged) == []
