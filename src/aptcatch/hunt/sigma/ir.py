@@ -115,8 +115,11 @@ FALSE = Const(False)
 _SIMPLE_LOWER = str.maketrans({"\u0130": "i", "\u03a3": "\u03c3"})
 
 
+@functools.lru_cache(maxsize=65536)
 def lower(text: str) -> str:
-    """``text`` lowered as DuckDB ``lower`` and Arrow ``utf8_lower`` lower the data (simple mapping)."""
+    """``text`` lowered as DuckDB ``lower`` and Arrow ``utf8_lower`` lower the data (simple mapping).
+
+    Memoised: planning lowers the same rule values and segment constants over and over."""
     return text.translate(_SIMPLE_LOWER).lower()
 
 
@@ -124,9 +127,9 @@ def and_(items: list[Expr]) -> Expr:
     """A conjunction with constants folded and nested conjunctions flattened."""
     out: list[Expr] = []
     for item in items:
-        if item == FALSE:
-            return FALSE
-        if item == TRUE:
+        if isinstance(item, Const):
+            if not item.value:
+                return FALSE
             continue
         out.extend(item.items if isinstance(item, And) else (item,))
     return TRUE if not out else out[0] if len(out) == 1 else And(tuple(out))
@@ -135,9 +138,9 @@ def and_(items: list[Expr]) -> Expr:
 def or_(items: list[Expr]) -> Expr:
     out: list[Expr] = []
     for item in items:
-        if item == TRUE:
-            return TRUE
-        if item == FALSE:
+        if isinstance(item, Const):
+            if item.value:
+                return TRUE
             continue
         out.extend(item.items if isinstance(item, Or) else (item,))
     return FALSE if not out else out[0] if len(out) == 1 else Or(tuple(out))
@@ -254,10 +257,11 @@ def specialise(expr: Expr, constants: Mapping[str, str], present: frozenset[str]
     if isinstance(expr, Keyword):  # a keyword found in a constant field matches every event there
         found = any(_wild_match(expr.value, v if expr.cased else lower(v)) for v in constants.values())
         return TRUE if found else expr
-    if isinstance(expr, And):
-        return and_([specialise(i, constants, present) for i in expr.items])
-    if isinstance(expr, Or):
-        return or_([specialise(i, constants, present) for i in expr.items])
+    if isinstance(expr, And | Or):
+        items = [specialise(i, constants, present) for i in expr.items]
+        if all(a is b for a, b in zip(items, expr.items, strict=True)):
+            return expr  # nothing folded: the same object (planning shares it between segments)
+        return and_(items) if isinstance(expr, And) else or_(items)
     if isinstance(expr, Not):
         return not_(specialise(expr.item, constants, present))
     if isinstance(expr, FieldEq):

@@ -121,8 +121,8 @@ class Planner:
     def _build_index(self) -> None:
         self._indexed = True
         self._reqs = [_requirements(r.expr) for r in self.rules]
-        self._fields = [ir.fields(r.expr) for r in self.rules]
         self._items = [_conjuncts(r.expr) for r in self.rules]
+        self._fields = [frozenset().union(*(f - {KEYWORD} for _, f in items)) for items in self._items]
         # Each rule indexed under one of its required fields (the one with the fewest allowed values),
         # so a segment only looks at the rules its constants can satisfy.
         for i, req in enumerate(self._reqs):
