@@ -7,8 +7,10 @@ ATT&CK names the entry's main name; the ATT&CK-id guard still holds.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from aptcatch.knowledge.models import Claim, EntityKind, Entry, Fact, Name
-from aptcatch.knowledge.resolve import Resolution, resolve
+from aptcatch.knowledge.resolve import RESOLVER_VERSION, Resolution, resolve
 from aptcatch.knowledge.sqlite_store import SqliteStore
 
 ATT = "MITRE ATT&CK Enterprise v18.1"
@@ -152,3 +154,28 @@ def test_store_keeps_merges_as_resolution_notes() -> None:
     notes = store.resolution_notes()
     assert [t for k, t in notes if k == "merged"] and all(k != "refused" for k, _ in notes)
     assert store.find("UNC2452", "group")[0].id == "intrusion-set--29"
+
+
+def test_a_store_resolved_by_an_older_resolver_is_re_resolved_when_opened(tmp_path: Path) -> None:
+    entries = [
+        _entry(ATT, "intrusion-set--29", "APT29", ("UNC2452",), "G0016"),
+        _entry(TA, "ta-29", "APT29", ()),
+        _entry(TA, "ta-unc2452", "UNC2452", ()),
+    ]
+    path = tmp_path / "kb.sqlite"
+    store = SqliteStore(path)
+    store.replace_sources([(s, "t", [e for e in entries if e.source == s]) for s in (ATT, TA)])
+    assert store.generation("resolver") == RESOLVER_VERSION
+    # As a store resolved by an older version: identities that differ, no resolver version kept.
+    store.db.execute("DELETE FROM kb_state WHERE name = 'resolver'")
+    store.db.execute("DELETE FROM names WHERE name = 'UNC2452'")
+    assert not store.find("UNC2452", "group")
+    before = store.generation("entities")
+    store.close()
+
+    reopened = SqliteStore(path)
+    assert reopened.generation("resolver") == RESOLVER_VERSION
+    assert reopened.generation("entities") == before + 1  # caches built on the old identities go stale
+    assert reopened.find("UNC2452", "group")[0].id == "intrusion-set--29"
+    assert len(reopened.entries()) == 3  # the stored entries are kept, only re-resolved
+    assert not reopened.refresh_identities()  # nothing to do a second time

@@ -41,6 +41,11 @@ from dataclasses import dataclass, field
 from aptcatch.knowledge.models import Entity, EntityKind, Entry, Fact, Link, Name
 from aptcatch.knowledge.vocab import norm_name, split_names
 
+# Bumped whenever the rules below change what identities a set of entries resolves to: a store
+# resolved by another version re-resolves its stored entries when it is opened (no re-import needed).
+# 2: a source's second entry for one group may join it (declared and agreed, or named by ATT&CK).
+RESOLVER_VERSION = 2
+
 _ATTACK_ID = re.compile(r"^[GSC]\d{4}$")
 _ATTACK_SOURCE = "MITRE ATT&CK"
 # Lower number = preferred source for the canonical name and the identity id.

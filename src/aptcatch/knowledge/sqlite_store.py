@@ -44,7 +44,7 @@ from aptcatch.knowledge.models import (
     Link,
     Name,
 )
-from aptcatch.knowledge.resolve import resolve
+from aptcatch.knowledge.resolve import RESOLVER_VERSION, resolve
 from aptcatch.knowledge.vocab import norm_name
 
 _INSERT_INDICATOR = (
@@ -93,6 +93,7 @@ class SqliteStore:
         self._cidr_lengths: tuple[int, tuple[int, ...]] | None = None  # (generation, lengths)
         self._resolved: tuple[int, dict[Target, Resolved]] = (-1, {})
         self.migrate()
+        self.refresh_identities()
 
     @property
     def path(self) -> Path | None:
@@ -157,6 +158,18 @@ class SqliteStore:
             self._rebuild()
             self.db.execute(_BUMP, ("entities",))
 
+    def refresh_identities(self) -> bool:
+        """Re-resolve the stored entries when they were resolved by another resolver version (an
+        upgrade that changed the merge rules); True when it did. The entries themselves are kept."""
+        if self.generation("resolver") == RESOLVER_VERSION:
+            return False
+        if self.db.execute("SELECT 1 FROM entries LIMIT 1").fetchone() is None:
+            return False
+        with self._tx():
+            self._rebuild()
+            self.db.execute(_BUMP, ("entities",))
+        return True
+
     def entries(self) -> list[Entry]:
         rows = self.db.execute("SELECT body FROM entries ORDER BY source, key")
         return [Entry.from_dict(json.loads(b)) for (b,) in rows]
@@ -189,6 +202,11 @@ class SqliteStore:
             + [("merged", t) for t in res.merged]
         )
         self.db.executemany("INSERT INTO resolution_notes VALUES (?, ?)", notes)
+        self.db.execute(
+            "INSERT INTO kb_state (name, value) VALUES ('resolver', ?) "
+            "ON CONFLICT (name) DO UPDATE SET value = excluded.value",
+            (RESOLVER_VERSION,),
+        )
 
     def resolution_notes(self) -> list[tuple[str, str]]:
         return [(k, t) for k, t in self.db.execute("SELECT kind, text FROM resolution_notes")]
