@@ -4,24 +4,27 @@ The parser silently skips a chunk cut short at the end of a file, so the reader 
 size against whole 64 KiB chunks and counts a partial trailing chunk as one damaged chunk.
 
 :func:`read_evtx_files` reads many files in batches (the Arrow data of a batch is built at once, see
-:mod:`aptcatch.hunt.readers.winsegments`) and, for large inputs, in worker processes: the Rust parse of
-a small file runs on one thread, and the Python half of the work (JSON parse, grouping) needs the GIL,
-so only processes can put a second core to work (opt-in: see the function).
+:mod:`aptcatch.hunt.readers.evtx_batch`; ``fast=False`` builds it with the older
+:class:`~aptcatch.hunt.readers.winsegments.Batch`, same output) and, for large inputs, in worker
+processes: the Rust parse of a small file runs on one thread and holds the GIL, as does the Python half
+of the work (JSON parse, grouping), so only processes can put a second core to work (opt-in: see the
+function).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aptcatch.hunt.readers.base import ReadResult
+from aptcatch.hunt.readers.evtx_batch import FastBatch
 from aptcatch.hunt.readers.windows import new_batch
-from aptcatch.hunt.readers.winsegments import Batch, Payload
+from aptcatch.hunt.readers.winsegments import Payload
 
 MAGIC = b"ElfFile\x00"
 _HEADER = 4096
@@ -31,7 +34,25 @@ BATCH_EVENTS = 50_000  # events whose Arrow data is built at once (memory vs. pe
 _data = itemgetter("data")
 
 
-def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
+class EventBatch(Protocol):
+    """What the EVTX reader needs of a batch (:class:`FastBatch` or the older ``winsegments.Batch``)."""
+
+    events: int
+
+    @property
+    def files(self) -> Sequence[Any]: ...
+    def open(self, path: Path, fmt: str) -> Any: ...
+    def ingest(self, f: Any, texts: Iterable[str], unit: str = "record") -> None: ...
+    def finish(self) -> Payload: ...
+
+
+def new_evtx_batch(mapping: dict[str, str] | None = None, fast: bool = True) -> EventBatch:
+    """An empty batch with the Windows field map (and a user mapping): the fast one or the older one."""
+    batch = new_batch(mapping)
+    return FastBatch(batch.mapping, batch.raw_fields) if fast else batch
+
+
+def _read_into(batch: EventBatch, path: Path, threads: int | None = None) -> None:
     from evtx import PyEvtxParser
 
     f = batch.open(path, "evtx")
@@ -53,14 +74,14 @@ def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
     f.errors.append(f"gave up after {_MAX_DAMAGE} damaged records")
 
 
-def read_evtx(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    batch = new_batch(mapping)
+def read_evtx(path: Path, mapping: dict[str, str] | None = None, fast: bool = True) -> ReadResult:
+    batch = new_evtx_batch(mapping, fast)
     _read_into(batch, path)
     return batch.finish().results()[0]
 
 
-def _read_task(paths: Sequence[Path], mapping: dict[str, str] | None) -> Payload:
-    batch = new_batch(mapping)
+def _read_task(paths: Sequence[Path], mapping: dict[str, str] | None, fast: bool = True) -> Payload:
+    batch = new_evtx_batch(mapping, fast)
     for p in paths:
         _read_into(batch, p, threads=1)
     return batch.finish().compact()
@@ -81,7 +102,7 @@ def _tasks(paths: Sequence[Path], sizes: Sequence[int], count: int) -> list[list
 
 
 def read_evtx_files(
-    paths: Sequence[Path], mapping: dict[str, str] | None = None, workers: int = 1
+    paths: Sequence[Path], mapping: dict[str, str] | None = None, workers: int = 1, fast: bool = True
 ) -> Iterator[ReadResult]:
     """Read EVTX files, results in input order, the Arrow data built per batch of files.
 
@@ -90,12 +111,12 @@ def read_evtx_files(
     and gives nothing when the cores are busy anyway, so reading in this process is the default."""
     sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
     if workers <= 1 or len(paths) < 2:
-        batch = new_batch(mapping)
+        batch = new_evtx_batch(mapping, fast)
         for p in paths:
             _read_into(batch, p)
             if batch.events >= BATCH_EVENTS:
                 yield from batch.finish().results()
-                batch = new_batch(mapping)
+                batch = new_evtx_batch(mapping, fast)
         if batch.files:
             yield from batch.finish().results()
         return
@@ -108,12 +129,12 @@ def read_evtx_files(
     done = 0
     try:
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for payload in pool.map(_read_task, tasks, repeat(mapping)):
+            for payload in pool.map(_read_task, tasks, repeat(mapping), repeat(fast)):
                 done += 1
                 yield from payload.results()
     except (BrokenProcessPool, OSError):  # no worker processes here: read the rest in this process
         for task in tasks[done:]:
-            yield from read_evtx_files(task, mapping, workers=1)
+            yield from read_evtx_files(task, mapping, workers=1, fast=fast)
 
 
 def looks_like_evtx(head: bytes) -> bool:

@@ -41,7 +41,7 @@ NORM_COLUMNS: tuple[str, ...] = tuple(c for c in NORMALISED if c != "event.origi
 EMPTY = frozenset(("", "-", "(empty)"))
 _EMPTY_ARRAY = pa.array(sorted(EMPTY), type=pa.string())
 _MAX_ERRORS = 20
-_HASHES = "Hashes"  # the Sysmon hash list, kept beside the normalised columns until they are built
+HASHES = "Hashes"  # the Sysmon hash list, kept beside the normalised columns until they are built
 
 Cells = Sequence[Any]
 _Members = list[tuple[int, dict[str, str], int, int]]  # file, constants, first row in shape, rows
@@ -68,13 +68,16 @@ def cell(value: Any) -> str | None:
     return str(value)
 
 
-def _text(value: Any) -> str | None:
+def text_value(value: Any) -> str | None:
+    """What :func:`string_array` makes of one value, whatever else its column holds."""
     return str(value) if value.__class__ is int else cell(value)
 
 
 def string_array(values: Sequence[Any]) -> pa.Array:
     """A column of raw JSON values as an Arrow string array: pyarrow infers the type of the whole
-    column and casts numbers and booleans in C++; only mixed or nested columns go through :func:`cell`."""
+    column and casts integers and booleans in C++; mixed, nested and floating-point columns go
+    through :func:`cell` (Arrow writes 1e15 as ``1e+15`` where :func:`cell` writes the integer), so a
+    value's text never depends on the other values of its column."""
     try:
         return pa.array(values, type=pa.string())  # most columns: text only
     except (pa.ArrowException, TypeError):
@@ -89,9 +92,9 @@ def string_array(values: Sequence[Any]) -> pa.Array:
             return arr
         if pa.types.is_null(t):
             return pa.nulls(len(arr), pa.string())
-        if pa.types.is_integer(t) or pa.types.is_boolean(t) or pa.types.is_floating(t):
+        if pa.types.is_integer(t) or pa.types.is_boolean(t):
             return arr.cast(pa.string())
-    return pa.array([v if v.__class__ is str else _text(v) for v in values], type=pa.string())
+    return pa.array([v if v.__class__ is str else text_value(v) for v in values], type=pa.string())
 
 
 def flatten(value: Any, name: str, out: dict[str, Any]) -> None:
@@ -129,6 +132,59 @@ def event_sections(event: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+Parsed = tuple[tuple[Any, ...], list[Any], tuple[Any, ...]]
+
+
+def parse_record(obj: Any, raw_fields: RawFields) -> Parsed | str:
+    """One parsed event as (group key, flattened System values, data values), or why it is no event.
+
+    The key is (Channel, EventID, Provider name, data field names, System layout): the raw values of
+    the first three (their text becomes the segment constants) and the names and layout, from which
+    :func:`plan_columns` derives the column names. Events of any shape go through here, so the readers
+    that group events differently (:mod:`aptcatch.hunt.readers.evtx_batch`) file them the same way.
+    """
+    if obj.__class__ is not dict:
+        return "not a JSON object"
+    event: Any = obj.get("Event")
+    system: Any = event.get("System") if event.__class__ is dict else None
+    if system.__class__ is dict:
+        data = event.get("EventData")
+        if data.__class__ is not dict or len(event) > 3:
+            data = event_sections(event)
+        eid = system.get("EventID")
+        if eid.__class__ is dict:
+            eid = eid.get("#text")
+        provider = system.get("Provider")
+        if provider.__class__ is dict:
+            provider = provider.get("#attributes")
+            provider = provider.get("Name") if provider.__class__ is dict else None
+        sig: list[Any] = []
+        sysvals: list[Any] = []
+        for k, v in system.items():
+            if v.__class__ is dict:
+                attrs = v.get("#attributes")
+                if len(v) == 1 and attrs.__class__ is dict:
+                    sig.append(tuple(attrs))
+                    sysvals.extend(attrs.values())
+                else:
+                    flat: dict[str, Any] = {}
+                    flatten(v, k, flat)
+                    sig.append(("#flat", *flat))
+                    sysvals.extend(flat.values())
+            else:
+                sig.append(None)
+                sysvals.append(v)
+        shape: Any = (tuple(system), tuple(sig))
+    else:
+        data = raw_fields(obj)
+        if data is None:
+            return "no Windows event"
+        sysvals, shape = [], None
+        eid, provider = data.get("EventID"), data.get("Provider_Name")
+        system = data
+    return (system.get("Channel"), eid, provider, tuple(data), shape), sysvals, tuple(data.values())
+
+
 @dataclass
 class _File:
     path: Path
@@ -162,7 +218,7 @@ class Batch:
         self.raw_fields = raw_fields
         self.files: list[_File] = []
         self.events = 0
-        self._plans: dict[tuple[Any, ...], _Plan] = {}
+        self._plans: dict[tuple[Any, ...], Plan] = {}
 
     def open(self, path: Path, fmt: str) -> _File:
         f = _File(path, fmt)
@@ -177,7 +233,7 @@ class Batch:
         moves references around (column-wise passes over half a million parsed dicts are slow).
         """
         loads, groups, originals, raw_fields = orjson.loads, f.groups, f.originals, self.raw_fields
-        row = len(originals)
+        row = start = len(originals)
         enabled = gc.isenabled()
         gc.disable()
         try:
@@ -188,49 +244,11 @@ class Batch:
                     if text.strip():
                         f.error(f"{unit} {n}: {exc}")
                     continue
-                if obj.__class__ is not dict:
-                    f.error(f"{unit} {n}: not a JSON object")
+                parsed = parse_record(obj, raw_fields)
+                if isinstance(parsed, str):
+                    f.error(f"{unit} {n}: {parsed}")
                     continue
-                event: Any = obj.get("Event")
-                system: Any = event.get("System") if event.__class__ is dict else None
-                if system.__class__ is dict:
-                    data = event.get("EventData")
-                    if data.__class__ is not dict or len(event) > 3:
-                        data = event_sections(event)
-                    eid = system.get("EventID")
-                    if eid.__class__ is dict:
-                        eid = eid.get("#text")
-                    provider = system.get("Provider")
-                    if provider.__class__ is dict:
-                        provider = provider.get("#attributes")
-                        provider = provider.get("Name") if provider.__class__ is dict else None
-                    sig: list[Any] = []
-                    sysvals: list[Any] = []
-                    for k, v in system.items():
-                        if v.__class__ is dict:
-                            attrs = v.get("#attributes")
-                            if len(v) == 1 and attrs.__class__ is dict:
-                                sig.append(tuple(attrs))
-                                sysvals.extend(attrs.values())
-                            else:
-                                flat: dict[str, Any] = {}
-                                flatten(v, k, flat)
-                                sig.append(("#flat", *flat))
-                                sysvals.extend(flat.values())
-                        else:
-                            sig.append(None)
-                            sysvals.append(v)
-                    shape: Any = (tuple(system), tuple(sig))
-                else:
-                    data = raw_fields(obj)
-                    if data is None:
-                        f.error(f"{unit} {n}: no Windows event")
-                        continue
-                    sysvals, shape = [], None
-                    eid, provider = data.get("EventID"), data.get("Provider_Name")
-                    system = data
-                values = tuple(data.values())
-                key = (system.get("Channel"), eid, provider, tuple(data), shape)
+                key, sysvals, values = parsed
                 try:
                     group = groups.get(key)
                 except TypeError:  # an unhashable id or name (a list): file it under its text
@@ -244,7 +262,7 @@ class Batch:
         finally:
             if enabled:
                 gc.enable()
-        self.events += row
+        self.events += row - start  # this call's events (a file is ingested again after a damaged record)
 
     def finish(self) -> Payload:
         """Every group as columns of one flat cell list, the normalised columns, then the Arrow arrays."""
@@ -258,7 +276,7 @@ class Batch:
 
     def _finish(self) -> Payload:
         shapes: dict[tuple[str, ...], _Shape] = {}
-        norm: dict[str, list[Any]] = {c: [] for c in (*NORM_COLUMNS, _HASHES)}
+        norm: dict[str, list[Any]] = {c: [] for c in (*NORM_COLUMNS, HASHES)}
         order: list[int] = []  # batch row number of each normalised row, in group order
         base = 0
         for file_id, f in enumerate(self.files):
@@ -305,7 +323,7 @@ class Batch:
         dropped = tuple(i for i in range(n_sys) if cols[i][0] is None and all(v is None for v in cols[i]))
         plan = self._plans.get((key, dropped))
         if plan is None:
-            plan = self._plans[(key, dropped)] = _plan(key, dropped, self.mapping)
+            plan = self._plans[(key, dropped)] = plan_columns(key, dropped, self.mapping)
         shape = shapes.get(plan.table_names)
         if shape is None:
             shape = shapes[plan.table_names] = _Shape(plan.table_names, [[] for _ in plan.table])
@@ -318,11 +336,11 @@ class Batch:
         for column, sources in plan.norm:
             picked = [cols[s] if isinstance(s, int) else [s] * n for s in sources]
             norm[column].extend(_first(picked, n) if picked else nones)
-        norm[_HASHES].extend(nones if plan.hashes is None else cols[plan.hashes])
+        norm[HASHES].extend(nones if plan.hashes is None else cols[plan.hashes])
 
 
 @dataclass
-class _Plan:
+class Plan:
     """What to do with the columns of one group key (computed once per key and batch)."""
 
     constants: dict[str, str]
@@ -332,7 +350,7 @@ class _Plan:
     hashes: int | None
 
 
-def _plan(key: tuple[Any, ...], dropped: tuple[int, ...], mapping: Mapping) -> _Plan:
+def plan_columns(key: tuple[Any, ...], dropped: tuple[int, ...], mapping: Mapping) -> Plan:
     channel, eid, provider, data_names, shape = key
     texts = (cell(channel), cell(eid), cell(provider))
     constants = {k: v for k, v in zip(CONSTANTS, texts, strict=True) if v is not None}
@@ -355,7 +373,7 @@ def _plan(key: tuple[Any, ...], dropped: tuple[int, ...], mapping: Mapping) -> _
         if not column.startswith("file.hash."):
             norm.append((column, sources))
     hashes = position.get("Hashes", position.get("Hash"))
-    return _Plan(constants, table, tuple(names[i] for i in table), norm, hashes)
+    return Plan(constants, table, tuple(names[i] for i in table), norm, hashes)
 
 
 def _system_names(keys: tuple[str, ...], sig: tuple[Any, ...]) -> list[str]:
@@ -385,23 +403,29 @@ def _first(columns: list[Cells], n: int) -> Cells:
 
 def _normal_table(norm: dict[str, list[Any]], order: list[int], total: int) -> pa.Table:
     """The normalised columns in batch row order (built in group order, then one ``take``)."""
+    table = normal_table({name: string_array(values) for name, values in norm.items()})
+    if total != len(order):
+        raise AssertionError("every event has one normalised row")
+    return table.take(pc.sort_indices(pa.array(order, type=pa.int64())))
+
+
+def normal_table(texts: dict[str, pa.Array]) -> pa.Table:
+    """The normalised table from the text of its sources: for every normalised column but the hashes,
+    the first non-empty source value of each event, and under ``Hashes`` the Sysmon hash list."""
     arrays: list[pa.Array] = []
-    hashes = string_array(norm[_HASHES])
+    hashes = texts[HASHES]
     for name in NORM_COLUMNS:
         if name.startswith("file.hash."):  # Sysmon Hashes: SHA1=…,MD5=…,SHA256=…,IMPHASH=…
             algo = name.rsplit(".", 1)[1]
             found = pc.extract_regex(hashes, rf"(?i)(?:^|,)\s*{algo}\s*=\s*(?P<d>[^,]*[^,\s])")
             arrays.append(pc.utf8_lower(pc.struct_field(found, [0])))
             continue
-        arr = string_array(norm[name])
+        arr = texts[name]
         arr = pc.if_else(pc.is_in(arr, value_set=_EMPTY_ARRAY), pa.scalar(None, pa.string()), arr)
         if name == "@timestamp":
             arr = _iso_timestamps(arr)
         arrays.append(arr)
-    table = pa.Table.from_arrays(arrays, names=list(NORM_COLUMNS))
-    if total != len(order):
-        raise AssertionError("every event has one normalised row")
-    return table.take(pc.sort_indices(pa.array(order, type=pa.int64())))
+    return pa.Table.from_arrays(arrays, names=list(NORM_COLUMNS))
 
 
 def _iso_timestamps(ts: pa.Array) -> pa.Array:

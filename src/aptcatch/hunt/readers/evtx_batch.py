@@ -1,0 +1,394 @@
+"""Windows events into per-shape segments, with the per-value work done by Arrow: the EVTX batches.
+
+The same output as :class:`aptcatch.hunt.readers.winsegments.Batch` (segments, constants, column names,
+text values, row numbers, normalised table), built differently: an event's values go into the columns of
+its *layout* (its data field names and System layout, shared by every file of the batch), and its group
+(one per file and key: what becomes a segment) only keeps row numbers and the events' ranks in their
+layout. :func:`build` then makes every field's array, every shape's rows and the normalised columns with
+index arithmetic (numpy) and ``take``, where the older batch moved every value through Python lists once
+per group and once per field name.
+
+:class:`FastBatch` parses each event with orjson and files it with
+:func:`~aptcatch.hunt.readers.winsegments.parse_record`, as the older batch does;
+:mod:`aptcatch.hunt.readers.evtx_native` fills layouts straight from DuckDB's JSON functions and uses
+:class:`Layouts` for the events it leaves to Python.
+"""
+
+from __future__ import annotations
+
+import gc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from aptcatch.hunt.readers.winsegments import (
+    EMPTY,
+    HASHES,
+    NORM_COLUMNS,
+    Mapping,
+    Parsed,
+    Payload,
+    Plan,
+    RawFields,
+    cell,
+    normal_table,
+    parse_record,
+    plan_columns,
+    string_array,
+)
+
+_MAX_ERRORS = 20
+_EMPTY_ARRAY = pa.array(sorted(EMPTY), type=pa.string())
+_NORM = tuple(c for c in NORM_COLUMNS if not c.startswith("file.hash."))
+Ints = np.ndarray[Any, np.dtype[np.int64]]
+
+
+@dataclass
+class Layout:
+    """Events of one field layout (data names and System layout), from any file of the batch.
+
+    Its columns are ``pieces`` (ready text arrays, first) followed by ``rows`` (Python values per event,
+    made text by :meth:`columns`); an event's rank is its row in those columns."""
+
+    n_sys: int
+    size: int = 0
+    pieces: list[list[pa.Array]] = field(default_factory=list)
+    rows: list[list[Any]] = field(default_factory=list)  # per event: System values, then data values
+
+    def columns(self) -> list[pa.Array]:
+        width = len(self.pieces[0]) if self.pieces else len(self.rows[0]) if self.rows else 0
+        parts: list[list[pa.Array]] = [[] for _ in range(width)]
+        for piece in self.pieces:
+            for j, arr in enumerate(piece):
+                parts[j].append(arr)
+        if self.rows:
+            for j, column in enumerate(zip(*self.rows, strict=True)):
+                parts[j].append(_texts(column))
+        self.pieces, self.rows = [], []  # the values are not needed any more
+        return [p[0] if len(p) == 1 else pa.concat_arrays(p) for p in parts]
+
+
+@dataclass
+class Group:
+    """The events of one file with one key, which become one segment."""
+
+    file_id: int
+    key: tuple[Any, ...]  # the first event's key, as the older batch keeps it
+    layout: int
+    rows: Any = field(default_factory=list)  # row numbers in the file (list or int64 array)
+    ranks: Any = field(default_factory=list)  # the events' ranks in their layout
+
+
+@dataclass
+class FileRows:
+    """One file of a batch: its events' original text, damage and error messages."""
+
+    path: Path
+    format: str
+    originals: list[str] = field(default_factory=list)
+    bad: int = 0
+    errors: list[str] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)  # where each ingest call started (record numbers)
+
+    def error(self, message: str) -> None:
+        self.bad += 1
+        if len(self.errors) < _MAX_ERRORS:
+            self.errors.append(message[:300])
+
+
+class Layouts:
+    """The layouts and groups of a batch, filled one parsed event at a time."""
+
+    def __init__(self) -> None:
+        self.index: dict[tuple[Any, ...], int] = {}
+        self.layouts: list[Layout] = []
+        self.groups: list[Group] = []
+
+    def layout(self, struct: tuple[Any, ...], n_sys: int) -> int:
+        lid = self.index.get(struct)
+        if lid is None:
+            lid = self.index[struct] = len(self.layouts)
+            self.layouts.append(Layout(n_sys))
+        return lid
+
+    def add(self, keys: dict[tuple[Any, ...], Group], file_id: int, row: int, parsed: Parsed) -> None:
+        """File one event (parsed by :func:`parse_record`) under its layout and its file's group."""
+        key, values, data = parsed
+        struct = key[3:]
+        lid = self.index.get(struct)
+        if lid is None:
+            lid = self.layout(struct, len(values))
+        layout = self.layouts[lid]
+        gkey = (key[0], key[1], key[2], lid)
+        try:
+            group = keys.get(gkey)
+        except TypeError:  # an unhashable id or name (a list): file it under its text
+            key = (cell(key[0]), cell(key[1]), cell(key[2]), *struct)
+            gkey = (key[0], key[1], key[2], lid)
+            group = keys.get(gkey)
+        if group is None:
+            group = keys[gkey] = Group(file_id, key, lid)
+            self.groups.append(group)
+        group.rows.append(row)
+        group.ranks.append(layout.size)
+        layout.size += 1
+        values.extend(data)
+        layout.rows.append(values)
+
+
+class FastBatch:
+    """Events of one or more files, parsed in Python; the interface of the older ``winsegments.Batch``."""
+
+    def __init__(self, mapping: Mapping, raw_fields: RawFields) -> None:
+        self.mapping = mapping
+        self.raw_fields = raw_fields
+        self.files: list[FileRows] = []
+        self.events = 0
+        self._layouts = Layouts()
+        self._keys: list[dict[tuple[Any, ...], Group]] = []
+
+    def open(self, path: Path, fmt: str) -> FileRows:
+        self.files.append(FileRows(path, fmt))
+        self._keys.append({})
+        return self.files[-1]
+
+    def ingest(self, f: FileRows, texts: Iterable[str], unit: str = "record") -> None:
+        """Parse each event text and file it (bad texts are counted, as by the older batch)."""
+        file_id = len(self.files) - 1
+        start = len(f.originals)
+        parse_into(self._layouts, self._keys[file_id], file_id, f, texts, self.raw_fields, unit)
+        self.events += len(f.originals) - start
+
+    def finish(self) -> Payload:
+        return build(self.files, self._layouts.layouts, self._layouts.groups, self.mapping)
+
+
+def parse_into(
+    layouts: Layouts,
+    keys: dict[tuple[Any, ...], Group],
+    file_id: int,
+    f: FileRows,
+    texts: Iterable[str],
+    raw_fields: RawFields,
+    unit: str = "record",
+) -> None:
+    """Parse event texts (orjson) and file each under its layout; a bad text is counted and skipped."""
+    loads, originals, add = orjson.loads, f.originals, layouts.add
+    row = len(originals)
+    enabled = gc.isenabled()
+    gc.disable()  # many young containers, all alive until the batch is built
+    try:
+        for n, text in enumerate(texts, 1):
+            try:
+                obj = loads(text)
+            except orjson.JSONDecodeError as exc:
+                if text.strip():
+                    f.error(f"{unit} {n}: {exc}")
+                continue
+            parsed = parse_record(obj, raw_fields)
+            if isinstance(parsed, str):
+                f.error(f"{unit} {n}: {parsed}")
+                continue
+            add(keys, file_id, row, parsed)
+            originals.append(text)
+            row += 1
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _texts(values: Sequence[Any]) -> pa.Array:
+    """One layout column as text, as :func:`string_array` makes it (text, integer or other)."""
+    first = next((v for v in values if v is not None), None)
+    if first.__class__ is str:
+        try:
+            return pa.array(values, type=pa.string())
+        except (pa.ArrowException, TypeError):
+            pass
+    elif first.__class__ is int or first.__class__ is bool:
+        try:
+            arr = pa.array(values)
+        except (pa.ArrowException, OverflowError, TypeError, ValueError):
+            arr = None
+        if arr is not None and (pa.types.is_integer(arr.type) or pa.types.is_boolean(arr.type)):
+            return arr.cast(pa.string())
+    elif first is None:
+        return pa.nulls(len(values), pa.string())
+    return string_array(values)
+
+
+def build(
+    files: Sequence[FileRows], layouts: Sequence[Layout], groups: Sequence[Group], mapping: Mapping
+) -> Payload:
+    """The batch's Arrow data from its layouts and groups (groups in the order of the older batch:
+    files in order, a file's groups in the order of their first event)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        return _Builder(files, layouts, groups, mapping).build()
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Builder:
+    """One :func:`build`: the index arithmetic over the batch's layouts and groups."""
+
+    def __init__(
+        self, files: Sequence[FileRows], layouts: Sequence[Layout], groups: Sequence[Group], mapping: Mapping
+    ) -> None:
+        self.files = files
+        self.layouts = layouts
+        self.groups = groups
+        self.mapping = mapping
+        self.bases: list[Ints] = []  # per layout: each column's offset in the flat array
+        self.rows = [np.asarray(g.rows, dtype=np.int64) for g in groups]
+        self.ranks = [np.asarray(g.ranks, dtype=np.int64) for g in groups]
+
+    def build(self) -> Payload:
+        flat = self._flat()
+        plans = self._plans(flat)
+        arrays, entries = self._shapes(flat, plans)
+        normal = self._normal(flat, plans)
+        return Payload(
+            [(f.path, f.format, len(f.originals), f.bad, f.errors) for f in self.files],
+            [f.originals for f in self.files],
+            arrays,
+            entries,
+            normal,
+        )
+
+    def _flat(self) -> pa.Array:
+        """Every layout's columns as text, one after the other, in one array."""
+        chunks: list[pa.Array] = []
+        offset = 0
+        for layout in self.layouts:
+            columns = layout.columns()
+            base = np.empty(len(columns), dtype=np.int64)
+            for j, column in enumerate(columns):
+                base[j] = offset
+                chunks.append(column)
+                offset += len(column)
+            self.bases.append(base)
+        return pa.concat_arrays(chunks) if chunks else pa.array([], type=pa.string())
+
+    def _plans(self, flat: pa.Array) -> list[Plan]:
+        """Each group's plan: its key and the System columns that are null in every one of its events."""
+        valid = np.asarray(flat.is_valid()) if flat.null_count else None
+        by_layout: dict[int, list[int]] = {}
+        for g, group in enumerate(self.groups):
+            by_layout.setdefault(group.layout, []).append(g)
+        dropped: list[tuple[int, ...]] = [()] * len(self.groups)
+        for lid, members in by_layout.items():
+            n_sys = self.layouts[lid].n_sys
+            if valid is None or not n_sys:
+                continue
+            sizes = np.array([len(self.ranks[g]) for g in members], dtype=np.int64)
+            owner = np.repeat(np.arange(len(members)), sizes)
+            every = np.concatenate([self.ranks[g] for g in members])
+            seen = np.empty((len(members), n_sys), dtype=bool)
+            for j in range(n_sys):
+                hits = np.bincount(owner, weights=valid[self.bases[lid][j] + every], minlength=len(members))
+                seen[:, j] = hits > 0
+            for i in np.flatnonzero(~seen.all(axis=1)):
+                dropped[members[i]] = tuple(int(j) for j in np.flatnonzero(~seen[i]))
+        cache: dict[tuple[Any, ...], Plan] = {}
+        out: list[Plan] = []
+        for group, drop in zip(self.groups, dropped, strict=True):
+            plan = cache.get((group.key, drop))
+            if plan is None:
+                plan = cache[(group.key, drop)] = plan_columns(group.key, drop, self.mapping)
+            out.append(plan)
+        return out
+
+    def _shapes(
+        self, flat: pa.Array, plans: list[Plan]
+    ) -> tuple[dict[str, pa.Array], list[tuple[tuple[str, ...], list[int], pa.Array, list[Any]]]]:
+        """Shapes in the order the older batch makes them, each field's values gathered with one take."""
+        shapes: dict[tuple[str, ...], list[int]] = {}
+        for g, plan in enumerate(plans):
+            shapes.setdefault(plan.table_names, []).append(g)
+        by_name: dict[str, list[Ints]] = {}
+        lengths: dict[str, int] = {}
+        entries: list[tuple[tuple[str, ...], list[int], pa.Array, list[Any]]] = []
+        starts_of: dict[tuple[int, int], Ints] = {}
+        for names, members in shapes.items():
+            segments: list[Any] = []
+            starts: list[Ints] = []
+            count = 0
+            for g in members:
+                group, plan = self.groups[g], plans[g]
+                n = len(self.rows[g])
+                segments.append((group.file_id, plan.constants, count, n))
+                count += n
+                start = starts_of.get((group.layout, id(plan)))
+                if start is None:
+                    start = starts_of[(group.layout, id(plan))] = self.bases[group.layout][plan.table]
+                starts.append(start)
+            sizes = [len(self.rows[g]) for g in members]
+            ranks = np.concatenate([self.ranks[g] for g in members])
+            index = np.repeat(np.stack(starts), sizes, axis=0) + ranks[:, None]
+            offsets = []
+            for t, name in enumerate(names):
+                offsets.append(lengths.get(name, 0))
+                lengths[name] = offsets[-1] + count
+                by_name.setdefault(name, []).append(index[:, t])
+            rows = pa.array(np.concatenate([self.rows[g] for g in members]), type=pa.int64())
+            entries.append((names, offsets, rows, segments))
+        arrays = {name: flat.take(pa.array(np.concatenate(parts))) for name, parts in by_name.items()}
+        return arrays, entries
+
+    def _normal(self, flat: pa.Array, plans: list[Plan]) -> pa.Table:
+        """The normalised columns in batch row order: per column, the first non-empty of its sources."""
+        file_base = np.cumsum([0, *(len(f.originals) for f in self.files)])
+        total = int(file_base[-1])
+        owner = np.empty(total, dtype=np.int64)  # the source pattern (layout and plan) of each row
+        rank = np.empty(total, dtype=np.int64)
+        patterns: dict[tuple[int, int], int] = {}
+        picks: list[tuple[int, Plan]] = []
+        for g, (group, plan) in enumerate(zip(self.groups, plans, strict=True)):
+            p = patterns.get((group.layout, id(plan)))
+            if p is None:
+                p = patterns[(group.layout, id(plan))] = len(picks)
+                picks.append((group.layout, plan))
+            at = file_base[group.file_id] + self.rows[g]
+            owner[at] = p
+            rank[at] = self.ranks[g]
+        constants: dict[str, int] = {}
+        depth = max((len(s) for _, plan in picks for _, s in plan.norm), default=1) or 1
+        # per pattern and (column, source rank): where the source starts in flat (or a constant), or -1
+        starts = np.full((len(picks), len(_NORM) + 1, depth), -1, dtype=np.int64)
+        in_flat = np.zeros(starts.shape, dtype=bool)
+        for p, (lid, plan) in enumerate(picks):
+            base = self.bases[lid]
+            for c, (_, sources) in enumerate(plan.norm):
+                for k, s in enumerate(sources):
+                    if isinstance(s, int):
+                        starts[p, c, k], in_flat[p, c, k] = base[s], True
+                    else:
+                        starts[p, c, k] = len(flat) + constants.setdefault(s, len(constants))
+            if plan.hashes is not None:
+                starts[p, len(_NORM), 0], in_flat[p, len(_NORM), 0] = base[plan.hashes], True
+        source = pa.concat_arrays([flat, pa.array(list(constants), type=pa.string())])
+        texts: dict[str, pa.Array] = {}
+        for c, name in enumerate((*_NORM, HASHES)):
+            value: pa.Array | None = None
+            for k in range(depth):
+                at = starts[owner, c, k]
+                if (at < 0).all():
+                    break
+                at = np.where(in_flat[owner, c, k], at + rank, at)
+                picked = source.take(pa.array(at, mask=at < 0))
+                if value is None:
+                    value = picked
+                else:
+                    empty = pc.or_kleene(pc.is_null(value), pc.is_in(value, value_set=_EMPTY_ARRAY))
+                    value = pc.if_else(empty, picked, value)
+            texts[name] = value if value is not None else pa.nulls(total, pa.string())
+        return normal_table(texts)
