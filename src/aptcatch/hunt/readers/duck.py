@@ -1,16 +1,25 @@
 """DuckDB-native reading of line-based logs: DuckDB scans the file, SQL cuts and normalises the fields.
 
-Every line-based reader (Squid, Zeek JSON/TSV, generic JSON lines) starts from :func:`lines_sql`: the
-file read by DuckDB's CSV scanner as one VARCHAR column (a four-byte delimiter no log contains, no
-quoting), numbered by a streaming ``row_number()`` so each row keeps its line. Blank lines come back as
-rows (NULL or white space) and keep the numbering; lines DuckDB cannot return (not UTF-8, longer than
-:data:`MAX_LINE`, containing the delimiter) are recorded in its rejects table with their line number and
-counted as bad lines. The reader's SQL then returns one row per non-blank line with an ``__ok`` flag, so
-one parallel pass yields the normalised columns, the bad lines and their numbers.
+Every line-based reader (Squid, Zeek JSON/TSV) starts from :func:`lines_sql`: the file read by DuckDB's
+CSV scanner as one VARCHAR column (a four-byte delimiter no log contains, no quoting). Lines DuckDB
+cannot return (not UTF-8, longer than :data:`MAX_LINE`) are recorded in its rejects table with their line
+number and counted as bad lines. The reader's SQL returns one row per returned line, blank ones
+included, with a :data:`STATE` (an event, a line that is no event such as a blank or comment line, or a
+bad line) and the normalised columns.
+
+No line is numbered in SQL: a window such as ``row_number() OVER ()`` runs on one thread and holds the
+pipeline in order. The query is a plain scan and projection instead, which DuckDB runs on every core and
+returns in file order (``preserve_insertion_order``, set on the reader connection), so a row's position
+in the result is its line's ordinal among the returned lines. The table keeps the events; ``ordinals``
+remembers their positions only when some lines were dropped.
 
 The raw text of an event (``event.original``) and the raw source fields Sigma needs are not copied into
 memory: :class:`LineResult` reads them back from the file on demand (``original(rows)`` for the few
-alerted rows, ``sigma_segments()`` when Sigma runs), by line number, in one DuckDB pass each.
+alerted rows, ``sigma_segments()`` when Sigma runs), by position, streaming the lines once.
+
+A lone carriage return in the first lines makes DuckDB's sniffer take ``\\r`` as the line break and its
+strict parser stop at the next ``\\n``; such a file is read again in non-strict mode, where both count as
+line breaks (line numbers then count both).
 """
 
 from __future__ import annotations
@@ -22,15 +31,18 @@ from typing import Any, overload
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from aptcatch.hunt.readers.base import NORMALISED, ReadResult, Segment
 
 DELIM = "\x01\x02\x03\x04"  # never in a log line; a line that has it is rejected (counted), not split
 MAX_LINE = 16 * 2**20
+# DuckDB scans a CSV file one buffer per thread; its default buffer (16 lines of MAX_LINE, 256 MiB)
+# would scan any file below that size on one thread
+BUFFER = 2 * MAX_LINE
 MAX_ERRORS = 20
-LINE = "__line"  # result column: the line's ordinal among the rows DuckDB returned
-OK = "__ok"  # result column: false for a bad line (its other columns are ignored)
+STATE = "__state"  # result column: EVENT, SKIP (blank or comment line) or BAD
+EVENT, SKIP, BAD = 0, 1, 2
+STREAM_BATCH = 1 << 20  # lines per Arrow batch when lines are read back
 
 # SQL helpers shared by the readers (DuckDB macros, created on every reader connection).
 MACROS = r"""
@@ -39,13 +51,10 @@ CREATE OR REPLACE MACRO iso_epoch(v) AS CASE
   WHEN TRY_CAST(v AS DOUBLE) BETWEEN -62135596800 AND 253402300799
   THEN strftime(make_timestamp(CAST(round(TRY_CAST(v AS DOUBLE) * 1e6) AS BIGINT)), '%Y-%m-%dT%H:%M:%S.%gZ')
   ELSE txt(v) END;
-CREATE OR REPLACE MACRO url_hostport(u) AS
-  split_part(split_part(split_part(substr(u, strpos(u, '://') + 3), '/', 1), '?', 1), '#', 1);
 CREATE OR REPLACE MACRO host_of(h) AS CASE
   WHEN starts_with(h, '[') THEN CASE WHEN contains(h, ']') THEN lower(substr(h, 2, strpos(h, ']') - 2)) END
-  ELSE nullif(lower(split_part(h, ':', 1)), '') END;
-CREATE OR REPLACE MACRO url_domain_hp(u, hp) AS
-  CASE WHEN contains(u, '://') THEN host_of(split_part(hp, '@', -1)) END;
+  WHEN contains(h, ':') THEN nullif(lower(left(h, strpos(h, ':') - 1)), '')
+  ELSE nullif(lower(h), '') END;
 CREATE OR REPLACE MACRO blank(l) AS CASE
   WHEN l IS NULL THEN true
   WHEN l = '' OR starts_with(l, ' ') OR starts_with(l, chr(9)) OR suffix(l, chr(13))
@@ -53,20 +62,6 @@ CREATE OR REPLACE MACRO blank(l) AS CASE
   ELSE false END;
 CREATE OR REPLACE MACRO first_of(v) AS CASE
   WHEN starts_with(v, '[') THEN txt(json_extract_string(v, '$[0]')) ELSE txt(split_part(v, ',', 1)) END;
-CREATE OR REPLACE MACRO jtxt(j) AS txt(CASE json_type(j)
-  WHEN 'ARRAY' THEN nullif(array_to_string(
-      list_filter(list_transform(CAST(j AS JSON[]), lambda e: CASE json_type(e)
-        WHEN 'VARCHAR' THEN json_extract_string(e, '$') WHEN 'NULL' THEN NULL
-        WHEN 'DOUBLE' THEN CASE WHEN CAST(e AS DOUBLE) = round(CAST(e AS DOUBLE))
-          AND abs(CAST(e AS DOUBLE)) < 9007199254740992 THEN CAST(CAST(e AS DOUBLE) AS BIGINT)::VARCHAR
-          ELSE CAST(e AS VARCHAR) END
-        ELSE CAST(e AS VARCHAR) END), lambda x: x IS NOT NULL), ','), '')
-  WHEN 'DOUBLE' THEN CASE WHEN CAST(j AS DOUBLE) = round(CAST(j AS DOUBLE))
-    AND abs(CAST(j AS DOUBLE)) < 9007199254740992 THEN CAST(CAST(j AS DOUBLE) AS BIGINT)::VARCHAR
-    ELSE CAST(j AS VARCHAR) END
-  WHEN 'NULL' THEN NULL
-  WHEN 'VARCHAR' THEN json_extract_string(j, '$')
-  ELSE CAST(j AS VARCHAR) END);
 """
 
 
@@ -98,17 +93,54 @@ def connect() -> Any:
     if _DATABASE is None:
         db = duckdb.connect()
         db.execute(MACROS)
+        # the readers take a row's position in a result as its line: results must come in file order
+        db.execute("SET preserve_insertion_order = true")
         _DATABASE = db
     return _DATABASE.cursor()
 
 
-def lines_sql(path: Path) -> str:
-    """The file as rows ``(__line, line)``: every line, blank ones included, in file order."""
+def with_hostport(source: str, url: str) -> str:
+    """``source`` with a column ``hp``: the host and port of the URL in column ``url`` (the text after the
+    first ``://`` up to ``/``, ``?`` or ``#``, then after the last ``@``), each cut in its own projection
+    with ``strpos``/``left``: ``split_part`` builds a list on every call, which cost more than the rest
+    of a Squid line's parsing."""
+    sql = f"(SELECT *, substr({url}, strpos({url}, '://') + 3) AS __h0 FROM {source})"
+    for i, ch in enumerate("/?#"):
+        h, cut = f"__h{i}", f"left(__h{i}, strpos(__h{i}, '{ch}') - 1)"
+        expr = f"CASE WHEN contains({h}, '{ch}') THEN {cut} ELSE {h} END"
+        sql = f"(SELECT * EXCLUDE ({h}), {expr} AS __h{i + 1} FROM {sql})"
+    user = "split_part(__h3, '@', -1)"
     return (
-        f"(SELECT row_number() OVER () AS {LINE}, line FROM read_csv({sql_str(str(path))},"
-        f" columns={{'line': 'VARCHAR'}}, delim={sql_str(DELIM)}, quote='', escape='', header=false,"
-        f" auto_detect=false, max_line_size={MAX_LINE}, store_rejects=true))"
+        f"(SELECT * EXCLUDE (__h3), CASE WHEN contains(__h3, '@') THEN {user} ELSE __h3 END AS hp FROM {sql})"
     )
+
+
+def lines_sql(path: Path, strict: bool = True) -> str:
+    """The file as rows ``(line)``: every line DuckDB can return, blank ones included, in file order."""
+    return (
+        f"read_csv({sql_str(str(path))}, columns={{'line': 'VARCHAR'}}, delim={sql_str(DELIM)}, quote='',"
+        f" escape='', header=false, auto_detect=false, max_line_size={MAX_LINE}, buffer_size={BUFFER},"
+        " store_rejects=true"
+        f"{'' if strict else ', strict_mode=false'})"
+    )
+
+
+def query_lines(path: Path, run: Callable[[Any, str], Any]) -> tuple[Any, bool]:
+    """``run(con, lines)`` with ``lines`` the file's :func:`lines_sql`, on a fresh connection; again in
+    non-strict mode when DuckDB's strict parser cannot cut the file (a lone carriage return). Returns
+    what ``run`` returned and whether the strict read worked."""
+    import duckdb
+
+    for strict in (True, False):
+        con = connect()
+        try:
+            return run(con, lines_sql(path, strict)), strict
+        except duckdb.InvalidInputException as exc:
+            if not strict or "state machine" not in str(exc):
+                raise
+        finally:
+            con.close()
+    raise AssertionError("unreachable")
 
 
 def rejected_lines(con: Any) -> list[tuple[int, str]]:
@@ -133,37 +165,60 @@ def file_lines(ordinals: np.ndarray[Any, Any], rejected: Sequence[int]) -> np.nd
 class LineResult(ReadResult):
     """A :class:`ReadResult` of a line-based file whose originals and raw fields stay in the file.
 
-    ``ordinals`` gives each table row its line (ordinal among the lines DuckDB returned, stable across
-    reads of the same file); ``raw_reader`` builds the Sigma segments on first use.
+    ``ordinals`` gives each table row its line (1-based ordinal among the lines DuckDB returns, stable
+    across reads of the same file); None when every returned line is a row (row ``i`` is line ``i + 1``).
+    ``strict`` is how the file was cut (see the module notes). ``raw_reader`` builds the Sigma segments on
+    first use.
     """
 
-    ordinals: pa.Array | None = None
+    ordinals: np.ndarray[Any, Any] | None = None
+    strict: bool = True
     raw_reader: Callable[[LineResult], list[Segment]] | None = None
 
     def __post_init__(self) -> None:
         if self.originals is None:
             self.originals = _LazyOriginals(self)
 
+    def positions(self, rows: Sequence[int] | np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
+        """0-based positions among the returned lines of these table rows (all rows when None)."""
+        picked = np.arange(self.rows, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
+        return picked if self.ordinals is None else self.ordinals[picked] - 1
+
+    def scan_lines(self, select: str, positions: np.ndarray[Any, Any]) -> pa.Table:
+        """``select`` (over relation ``l(line)``, a plain projection) at the given sorted positions."""
+
+        def run(con: Any, lines: str) -> pa.Table:
+            reader = con.sql(f"WITH l AS (SELECT line FROM {lines}) {select}").to_arrow_reader(STREAM_BATCH)
+            return pick(reader, positions)
+
+        return query_lines(self.path, run)[0]
+
     def original(self, rows: Sequence[int]) -> list[str | None]:
-        if self.ordinals is None or not rows:
+        if not rows or self.rows == 0:
             return [None] * len(rows)
-        wanted = self.ordinals.take(pa.array(rows, type=pa.int64())).to_numpy(zero_copy_only=False)
-        con = connect()
-        try:
-            con.register("wanted", pa.table({"n": pa.array(np.unique(wanted))}))
-            found = dict(
-                con.execute(
-                    f"SELECT {LINE}, line FROM {lines_sql(self.path)} WHERE {LINE} IN (SELECT n FROM wanted)"
-                ).fetchall()
-            )
-        finally:
-            con.close()
-        return [found.get(int(n)) for n in wanted]
+        wanted = self.positions(rows)
+        unique = np.unique(wanted)
+        lines = self.scan_lines("SELECT line FROM l", unique).column(0).to_pylist()
+        at = np.searchsorted(unique, wanted)
+        return [lines[i] for i in at.tolist()]
 
     def sigma_segments(self) -> list[Segment]:
         if self.segments is None and self.raw_reader is not None:
             self.segments = self.raw_reader(self)
         return super().sigma_segments()
+
+
+def pick(reader: pa.RecordBatchReader, positions: np.ndarray[Any, Any]) -> pa.Table:
+    """The rows at ``positions`` (sorted, 0-based) of a stream of record batches, in that order."""
+    parts, start = [], 0
+    for batch in reader:
+        lo, hi = np.searchsorted(positions, [start, start + batch.num_rows])
+        if hi > lo:
+            parts.append(batch.take(pa.array(positions[lo:hi] - start)))
+        start += batch.num_rows
+    if not parts:
+        return reader.schema.empty_table()
+    return pa.Table.from_batches(parts)
 
 
 class _LazyOriginals(Sequence[str]):
@@ -197,25 +252,22 @@ def run_lines(
     fmt: str,
     select: str,
     describe: str,
-    con: Any = None,
     raw_reader: Callable[[LineResult], list[Segment]] | None = None,
     share: dict[str, str] | None = None,
 ) -> LineResult:
-    """Run a reader's ``select`` (over relation ``l(__line, line)`` of the non-blank lines) into a result.
+    """Run a reader's ``select`` (over relation ``l(line)``: every returned line) into a result.
 
-    ``select`` returns :data:`LINE`, :data:`OK` and normalised or raw columns; bad rows (``__ok`` false)
-    are counted with ``describe`` as the error text.
+    ``select`` returns :data:`STATE` and normalised or raw columns, one row per line in file order: a
+    plain projection, nothing that reorders (no join, aggregate or window). Lines in state BAD are
+    counted with ``describe`` as the error text.
     """
-    own = con is None
-    con = con or connect()
-    try:
-        query = f"WITH l AS (SELECT * FROM {lines_sql(path)} WHERE NOT blank(line)) {select}"
-        table = con.sql(query).to_arrow_table()
-        rejected = rejected_lines(con)
-    finally:
-        if own:
-            con.close()
-    return finish(path, fmt, table, describe, rejected, raw_reader, share)
+
+    def run(con: Any, lines: str) -> tuple[pa.Table, list[tuple[int, str]]]:
+        table = con.sql(f"WITH l AS (SELECT line FROM {lines}) {select}").to_arrow_table()
+        return table, rejected_lines(con)
+
+    (table, rejected), strict = query_lines(path, run)
+    return finish(path, fmt, table, describe, rejected, raw_reader, share, strict)
 
 
 def finish(
@@ -226,27 +278,29 @@ def finish(
     rejected: Sequence[tuple[int, str]],
     raw_reader: Callable[[LineResult], list[Segment]] | None = None,
     share: dict[str, str] | None = None,
+    strict: bool = True,
 ) -> LineResult:
-    """Split good and bad rows, count and name the bad lines, add the missing normalised columns."""
-    ok = table.column(OK)
-    n_bad = int(len(ok) - pc.sum(ok.cast(pa.int64())).as_py()) if len(ok) else 0
-    bad_ordinals: list[int] = []
-    if n_bad:
-        bad_ordinals = table.filter(pc.invert(ok)).column(LINE).slice(0, MAX_ERRORS).to_pylist()
-        table = table.filter(ok)
+    """Keep the event rows, count and name the bad lines, add the missing normalised columns."""
+    state = table.column(STATE).to_numpy()
+    table = table.drop_columns([STATE])
+    ordinals = None
+    if len(state) and (state != EVENT).any():
+        ordinals = np.flatnonzero(state == EVENT).astype(np.int64) + 1
+        table = table.take(pa.array(ordinals - 1))
+    bad = np.flatnonzero(state == BAD) + 1
     reject_at = [n for n, _ in rejected]
     errors: list[tuple[int, str]] = [(n, f"line {n}: {kind.lower()}") for n, kind in rejected]
-    if bad_ordinals:
-        lines = file_lines(np.asarray(bad_ordinals, dtype=np.int64), reject_at)
+    if len(bad):
+        lines = file_lines(bad[:MAX_ERRORS].astype(np.int64), reject_at)
         errors += [(int(n), f"line {n}: {describe}") for n in lines]
-    ordinals = table.column(LINE).combine_chunks() if table.num_rows else pa.array([], type=pa.int64())
     return LineResult(
         path,
         fmt,
-        normalised_table(table.drop_columns([LINE, OK]), share),
-        n_bad + len(rejected),
+        normalised_table(table, share),
+        len(bad) + len(rejected),
         [e for _, e in sorted(errors)[:MAX_ERRORS]],
         ordinals=ordinals,
+        strict=strict,
         raw_reader=raw_reader,
     )
 

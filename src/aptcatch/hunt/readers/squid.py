@@ -17,7 +17,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from aptcatch.hunt.readers.duck import LINE, OK, LineResult, run_lines, sql_str
+from aptcatch.hunt.readers.duck import (
+    BAD,
+    EVENT,
+    SKIP,
+    STATE,
+    LineResult,
+    run_lines,
+    sql_str,
+    with_hostport,
+)
 
 LINE_RE = re.compile(
     r"^(?P<ts>\d{9,11}(?:\.\d+)?)\s+(?P<elapsed>-?\d+)\s+(?P<client>\S+)\s+(?P<action>[A-Z_]+)/(?P<code>\d{3})"
@@ -44,44 +53,64 @@ _COMMON_GROUPS = (
     "hier",
 )
 
-# The URL columns, the same for both layouts: CONNECT's host:port is a domain, not a URL.
+# The native line's shape, checked on the whole line by one anchored regular expression: fields are
+# runs of characters other than space and tab, separated by runs of spaces and tabs (Squid pads
+# ``elapsed``); time, elapsed, action/code, size and hierarchy/peer have their own shapes.
+_SEP, _FIELD = r"[ \t]+", r"[^ \t]+"
+NATIVE_SHAPE = (
+    r"^\d{9,11}(\.\d+)?"
+    + _SEP
+    + r"-?\d+"
+    + _SEP
+    + _FIELD
+    + _SEP
+    + r"[A-Z_]+/\d{3}"
+    + _SEP
+    + r"\d+"
+    + (_SEP + _FIELD) * 3
+    + _SEP
+    + r"[A-Z_]+/\S+([ \t]|$)"
+)
+
+# The URL columns, the same for both layouts: CONNECT's host:port is a domain, not a URL. ``url`` and
+# ``hp`` (its host and port, :func:`~aptcatch.hunt.readers.duck.with_hostport`) are source columns.
 _TUNNEL = "(method = 'CONNECT' AND NOT contains(url, '://'))"
 _URL_COLUMNS = f"""
   CASE WHEN {_TUNNEL} THEN NULL ELSE url END AS "url.full",
   CASE WHEN {_TUNNEL}
        THEN lower(CASE WHEN contains(url, ':') THEN regexp_extract(url, '^(.*):', 1) ELSE url END)
-       ELSE url_domain_hp(url, hp) END AS "url.domain","""
+       WHEN contains(url, '://') THEN host_of(hp) END AS "url.domain","""
+
 
 _NATIVE = rf"""
 , s AS (
-  SELECT {LINE}, line, CASE WHEN contains(line, '  ') OR contains(line, chr(9))
+  SELECT line, CASE WHEN contains(line, '  ') OR contains(line, chr(9))
     THEN list_filter(string_split(replace(line, chr(9), ' '), ' '), lambda x: x <> '')
     ELSE string_split(line, ' ') END AS f
   FROM l
 ), p AS (
-  SELECT {LINE}, coalesce(len(f) >= 9 AND NOT starts_with(line, ' ') AND NOT starts_with(line, chr(9))
-      AND regexp_full_match(concat_ws(' ', f[1], f[2], f[4], f[5], f[9]),
-                             '\d{{9,11}}(\.\d+)? -?\d+ [A-Z_]+/\d{{3}} \d+ [A-Z_]+/\S+'), false) AS {OK},
-    f[1] AS ts, f[3] AS client, split_part(f[4], '/', 1) AS action, split_part(f[4], '/', 2) AS code,
-    f[6] AS method, f[7] AS url, f[8] AS ident, substr(f[9], strpos(f[9], '/') + 1) AS peer,
-    url_hostport(f[7]) AS hp
+  SELECT CASE WHEN regexp_matches(line, {sql_str(NATIVE_SHAPE)}) THEN {EVENT} WHEN blank(line) THEN {SKIP}
+    ELSE {BAD} END AS {STATE},
+    f[1] AS ts, f[3] AS client, f[4] AS ac, f[6] AS method, f[7] AS url, f[8] AS ident, f[9] AS hier
   FROM s
 )
-SELECT {LINE}, {OK}, iso_epoch(ts) AS "@timestamp", client AS "source.ip",
-  nullif(peer, '-') AS "destination.ip",
+SELECT {STATE}, iso_epoch(ts) AS "@timestamp", client AS "source.ip",
+  nullif(substr(hier, strpos(hier, '/') + 1), '-') AS "destination.ip",
   {_URL_COLUMNS}
   'squid.access' AS "event.dataset", nullif(ident, '-') AS "user.name",
-  method AS "http.request.method", code AS "http.response.status_code", action AS "event.action"
-FROM p
+  method AS "http.request.method", split_part(ac, '/', 2) AS "http.response.status_code",
+  split_part(ac, '/', 1) AS "event.action"
+FROM {with_hostport("p", "url")}
 """
 
 _COMMON = f"""
 , p AS (
-  SELECT {LINE}, regexp_extract(line, {sql_str(COMMON)}, {list(_COMMON_GROUPS)!r}) AS m FROM l
+  SELECT line, regexp_extract(line, {sql_str(COMMON)}, {list(_COMMON_GROUPS)!r}) AS m FROM l
 ), q AS (
-  SELECT {LINE}, m.client <> '' AS {OK}, m.*, url_hostport(m.url) AS hp FROM p
+  SELECT CASE WHEN m.client <> '' THEN {EVENT} WHEN blank(line) THEN {SKIP} ELSE {BAD} END AS {STATE}, m.*
+  FROM p
 )
-SELECT {LINE}, {OK},
+SELECT {STATE},
   strftime(timezone('UTC', try_strptime(time, '%d/%b/%Y:%H:%M:%S %z')), '%Y-%m-%dT%H:%M:%S.%gZ')
     AS "@timestamp",
   client AS "source.ip", {_URL_COLUMNS}
@@ -89,7 +118,7 @@ SELECT {LINE}, {OK},
   coalesce(nullif(nullif("user", '-'), ''), nullif(ident, '-')) AS "user.name",
   nullif(nullif(ua, '-'), '') AS "user_agent.original",
   method AS "http.request.method", code AS "http.response.status_code", nullif(action, '') AS "event.action"
-FROM q
+FROM {with_hostport("q", "url")}
 """
 
 

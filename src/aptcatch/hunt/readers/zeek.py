@@ -21,15 +21,16 @@ import pyarrow as pa
 
 from aptcatch.hunt.readers.base import ROW, Segment, text
 from aptcatch.hunt.readers.duck import (
-    LINE,
-    OK,
+    BAD,
+    EVENT,
+    SKIP,
+    STATE,
     LineResult,
-    connect,
     ident,
     jpath,
-    lines_sql,
     run_lines,
     sql_str,
+    with_hostport,
 )
 
 _LOG_TYPES = ("conn", "dns", "http", "ssl", "files", "x509", "notice", "weird", "smtp", "ftp", "kerberos")
@@ -70,8 +71,7 @@ def _normalise_sql(ltype: str, source: str) -> str:
         return ident(name)
 
     cols = [
-        f"{LINE}",
-        f"{OK}",
+        STATE,
         f'iso_epoch({f("ts")}) AS "@timestamp"',
         f"'zeek.{ltype}' AS \"event.dataset\"",
         f'{f("id.orig_p")} AS "source.port"',
@@ -97,11 +97,11 @@ def _normalise_sql(ltype: str, source: str) -> str:
     ELSE CASE WHEN {f("id.resp_p")} = '443' THEN 'https' ELSE 'http' END || '://' || {f("host")}
          || coalesce({f("uri")}, '/') END END AS __url
   FROM {source}
-), hp AS (SELECT *, url_hostport(__url) AS __hp FROM h)"""
-        source = "hp"
+)"""
+        source = with_hostport("h", "__url")
         cols += [
             '__url AS "url.full"',
-            'url_domain_hp(__url, __hp) AS "url.domain"',
+            "CASE WHEN contains(__url, '://') THEN host_of(hp) END AS \"url.domain\"",
             f'{f("user_agent")} AS "user_agent.original"',
         ]
     return f"{pre} SELECT {', '.join(cols)} FROM {source}"
@@ -146,10 +146,10 @@ def read_zeek_json(path: Path, mapping: dict[str, str] | None = None) -> LineRes
             i += 1
     select = f"""
 , j AS (
-  SELECT {LINE}, line, try(json_extract_string(line, [{", ".join(sql_str(p) for p in paths)}])) AS v FROM l
+  SELECT line, try(json_extract_string(line, [{", ".join(sql_str(p) for p in paths)}])) AS v FROM l
 ), z AS (
-  SELECT {LINE},
-    coalesce(v IS NOT NULL AND (starts_with(line, '{{') OR starts_with(ltrim(line), '{{')), false) AS {OK},
+  SELECT CASE WHEN v IS NOT NULL AND (starts_with(line, '{{') OR starts_with(ltrim(line), '{{')) THEN {EVENT}
+    WHEN blank(line) THEN {SKIP} ELSE {BAD} END AS {STATE},
     {", ".join(values)}
   FROM j
 )
@@ -187,8 +187,13 @@ def read_zeek_tsv(path: Path, mapping: dict[str, str] | None = None) -> LineResu
         i = index.get(name) or index.get(name.replace(".", "_"))
         values.append(f"txt(f[{i}]) AS {ident(name)}" if i else f"NULL::VARCHAR AS {ident(name)}")
     select = f"""
-, s AS (SELECT {LINE}, string_split(line, {sql_str(sep)}) AS f FROM l WHERE NOT starts_with(line, '#'))
-, z AS (SELECT {LINE}, len(f) = {len(fields)} AND {len(fields)} > 0 AS {OK}, {", ".join(values)} FROM s)
+, s AS (SELECT line, string_split(line, {sql_str(sep)}) AS f FROM l)
+, z AS (
+  SELECT CASE WHEN blank(line) OR starts_with(line, '#') THEN {SKIP}
+    WHEN len(f) = {len(fields)} AND {len(fields)} > 0 THEN {EVENT} ELSE {BAD} END AS {STATE},
+    {", ".join(values)}
+  FROM s
+)
 {_normalise_sql(ltype, "z")}"""
     return run_lines(
         path,
@@ -201,19 +206,12 @@ def read_zeek_tsv(path: Path, mapping: dict[str, str] | None = None) -> LineResu
 
 
 def _segment_query(result: LineResult, select: str) -> list[Segment]:
-    """Run ``select`` over ``k(__line, line)``: the lines of the table's rows, in row order."""
-    if result.ordinals is None or result.rows == 0:
+    """Run ``select`` (a plain projection over ``l(line)``, every returned line) and keep the lines of the
+    table's rows, in row order."""
+    if result.rows == 0:
         return [Segment(pa.table({ROW: pa.array([], type=pa.int64())}))]
-    con = connect()
-    try:
-        con.register("kept", pa.table({"n": result.ordinals}))
-        table = con.sql(
-            f"WITH k AS (SELECT * FROM {lines_sql(result.path)} WHERE {LINE} IN (SELECT n FROM kept)) "
-            f"{select} ORDER BY {LINE}"
-        ).to_arrow_table()
-    finally:
-        con.close()
-    table = table.drop_columns([LINE]).append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
+    table = result.scan_lines(select, result.positions())
+    table = table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     # The log type is constant over a file: Sigma rules for another Zeek log are never run on it.
     dataset = result.table.column("event.dataset")[0].as_py()
     return [Segment(table, {"event.dataset": dataset} if dataset else {})]
@@ -262,8 +260,6 @@ def _json_segment(result: LineResult) -> list[Segment]:
 def _tsv_segment(result: LineResult) -> list[Segment]:
     sep, fields, _ = _tsv_header(result.path)
     cols = ", ".join(f"txt(f[{i}]) AS {ident(k)}" for i, k in enumerate(fields, 1))
-    return _segment_query(
-        result,
-        f", s AS (SELECT {LINE}, string_split(line, {sql_str(sep)}) AS f FROM k) "
-        f"SELECT {LINE}{', ' + cols if cols else ''} FROM s",
-    )
+    # a table row is a line that had every #fields value, so ``fields`` is never empty here
+    split = f"SELECT string_split(line, {sql_str(sep)}) AS f FROM l"
+    return _segment_query(result, f"SELECT {cols} FROM ({split})")
