@@ -11,8 +11,10 @@
   indicator URL; a URL's host also goes through the domain join (``url.domain``);
 * hashes (MD5, SHA-1, SHA-256): lower-case equality.
 
-The indicator join tables are built once per :class:`Sweeper`; the sweep takes the distinct observed
-values per kind, finds the matched ones, then picks the rows holding them (semi-joins per column).
+The indicator join tables are built once per :class:`Sweeper`. The sweep reads each observed column
+once: domains, URLs and hashes are cut to the rows that can match by a cheap per-row key (last two
+labels, URL host, the hash) semi-joined with the indicators, and only those few are exploded and joined;
+IPv4 columns hold few distinct values, so these are joined and the rows holding a matched one picked.
 Knowledge-base indicators are exported once (``all_indicators``); the provenance and group links of the
 few matched ones are then looked up with ``lookup_many``.
 """
@@ -28,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from aptcatch.hunt.readers import ReadResult
+from aptcatch.hunt.readers.duck import with_hostport
 from aptcatch.knowledge import indicators as ind
 from aptcatch.knowledge.store import KnowledgeStore
 
@@ -61,7 +64,8 @@ CREATE OR REPLACE MACRO url_hostport(u) AS
 CREATE OR REPLACE MACRO host_only(hp) AS CASE
   WHEN starts_with(hp, '[')
   THEN CASE WHEN contains(hp, ']') THEN lower(substr(hp, 2, strpos(hp, ']') - 2)) END
-  ELSE nullif(lower(split_part(hp, ':', 1)), '') END;
+  WHEN contains(hp, ':') THEN nullif(lower(left(hp, strpos(hp, ':') - 1)), '')
+  ELSE nullif(lower(hp), '') END;
 CREATE OR REPLACE MACRO norm_url_parts(scheme, hp, rest) AS
   scheme || '://'
   || CASE WHEN (scheme = 'http' AND suffix(hp, ':80')) OR (scheme = 'https' AND suffix(hp, ':443'))
@@ -187,47 +191,71 @@ CREATE OR REPLACE TABLE ind_ip AS
 CREATE OR REPLACE TABLE ind_plen AS SELECT DISTINCT plen FROM ind_ip;
 """
 
-# Matched distinct values (``observed``) per kind, from ``domain_obs``, ``ip_obs``, ``url_obs``, ``hash_obs``.
-# observed URLs whose host is the host of some indicator URL (the only ones that can match)
-_URL_CANDIDATES = """(SELECT observed FROM (
-    SELECT observed, split_part(lower(url_hostport(observed)), '@', -1) AS h FROM url_obs)
-  WHERE host_only(h) IN (SELECT host FROM ind_url_host))"""
+# Per kind, the rows of ``{src}`` (file_id, row_id, o) that can match, by a per-row key made of cheap
+# string functions (``split_part`` builds a list and ``rtrim`` scans a character set on every call:
+# several times the cost over millions of rows). A domain's key is its last two labels (lower-case,
+# trailing dots dropped); a URL's is its host (``{hp}``: ``{src}`` with the host and port ``hp``), the
+# one ``ind_url_host`` holds. IPv4 rows are those holding a matched distinct value (``ip_hits``).
+_NO_DOT = "CASE WHEN suffix(o, '.') THEN rtrim(o, '.') ELSE o END"
+_CANDIDATES = {
+    "domain": f"SELECT * FROM {{src}} WHERE lower(array_to_string(string_split({_NO_DOT}, '.')[-2:], '.'))"
+    " IN (SELECT l2 FROM ind_l2)",
+    "url": "SELECT * EXCLUDE (hp) FROM {hp}"
+    " WHERE contains(o, '://') AND host_only(lower(hp)) IN (SELECT host FROM ind_url_host)",
+    "hash": "SELECT * FROM {src} WHERE lower(o) IN (SELECT key FROM ind_hash)",
+    "ip": "SELECT * FROM {src} WHERE o IN (SELECT observed FROM ip_hits)",
+}
 
-_HITS = (
-    """CREATE OR REPLACE TEMP TABLE hits (observed VARCHAR, kind VARCHAR, ind_id BIGINT, m VARCHAR)""",
-    """
-INSERT INTO hits
-WITH low AS (
-  SELECT observed, lower(rtrim(observed, '.')) AS v FROM domain_obs
-), cand AS (
-  SELECT observed, v, string_split(v, '.') AS labels FROM low
-  WHERE split_part(v, '.', -2) || '.' || split_part(v, '.', -1) IN (SELECT l2 FROM ind_l2)
-), suffixes AS (
-  SELECT observed, v, array_to_string(labels[i:], '.') AS suffix FROM (
-    SELECT observed, v, labels, unnest(range(1, len(labels))) AS i FROM cand)
-)
-SELECT s.observed, 'domain', d.ind_id, CASE WHEN s.suffix = s.v THEN 'exact' ELSE 'parent-domain' END
-FROM suffixes s JOIN ind_domain d ON d.key = s.suffix""",
-    """
-INSERT INTO hits
+_IP_HITS = """
+CREATE OR REPLACE TEMP TABLE ip_hits AS
 WITH ips AS (SELECT observed, ip2int(observed) AS n FROM ip_obs WHERE is_ipv4(observed)),
 keyed AS (SELECT observed, l.plen, n >> (32 - l.plen) AS net FROM ips CROSS JOIN ind_plen l)
-SELECT k.observed, 'ip', i.ind_id, CASE WHEN i.itype = 'cidr' THEN 'cidr' ELSE 'exact' END
-FROM keyed k JOIN ind_ip i ON i.plen = k.plen AND i.net = k.net""",
+SELECT k.observed, i.ind_id, CASE WHEN i.itype = 'cidr' THEN 'cidr' ELSE 'exact' END AS m
+FROM keyed k JOIN ind_ip i ON i.plen = k.plen AND i.net = k.net"""
+
+_HITS = (
+    """
+CREATE OR REPLACE TEMP TABLE domain_hits AS
+WITH low AS (
+  SELECT DISTINCT observed, lower(rtrim(observed, '.')) AS v FROM domain_cand
+), suffixes AS (
+  SELECT observed, v, array_to_string(labels[i:], '.') AS suffix FROM (
+    SELECT observed, v, labels, unnest(range(1, len(labels))) AS i FROM (
+      SELECT observed, v, string_split(v, '.') AS labels FROM low))
+)
+SELECT s.observed, d.ind_id, CASE WHEN s.suffix = s.v THEN 'exact' ELSE 'parent-domain' END AS m
+FROM suffixes s JOIN ind_domain d ON d.key = s.suffix""",
     f"""
-INSERT INTO hits
+CREATE OR REPLACE TEMP TABLE url_hits AS
 WITH urls AS (
   SELECT observed, norm_url_parts(scheme, hp, rest) AS key
-  FROM {_url_parts(_URL_CANDIDATES, "observed")}
+  FROM {_url_parts("(SELECT DISTINCT observed FROM url_cand)", "observed")}
 )
-SELECT u.observed, 'url', i.ind_id, 'exact' FROM urls u JOIN ind_url i ON i.key = u.key""",
+SELECT u.observed, i.ind_id, 'exact' AS m FROM urls u JOIN ind_url i ON i.key = u.key""",
     """
-INSERT INTO hits
-SELECT o.observed, 'hash', h.ind_id, 'exact' FROM hash_obs o JOIN ind_hash h ON h.key = lower(o.observed)""",
+CREATE OR REPLACE TEMP TABLE hash_hits AS
+SELECT DISTINCT c.observed, h.ind_id, 'exact' AS m
+FROM hash_cand c JOIN ind_hash h ON h.key = lower(c.observed)""",
 )
 
 
 SMALL_FILE = 100_000  # rows: files below this are swept as one stacked table
+
+
+@dataclass
+class _Source:
+    """One registered table: its name, the SQL of its file id, and per kind its observed columns, each
+    with the field names it answers (a reader may share one column under two names: read once)."""
+
+    name: str
+    file_id: str
+    columns: dict[str, list[tuple[str, list[str]]]]
+
+    def rows(self, column: str) -> str:
+        """``(file_id, row_id, o)``: the non-NULL values of one column."""
+        c = _ident(column)
+        rows = f"SELECT {self.file_id} AS file_id, __row AS row_id, {c} AS o FROM {self.name}"
+        return f"({rows} WHERE {c} IS NOT NULL)"
 
 
 class Sweeper:
@@ -246,9 +274,7 @@ class Sweeper:
     def sweep(self, results: Sequence[ReadResult]) -> list[Match]:
         """Every (row, field, indicator) match, ordered by file, row, field."""
         con = self.con
-        columns: dict[str, list[tuple[str, str]]] = {kind: [] for kind in OBSERVED}
-        distinct: dict[str, list[tuple[str, str]]] = {kind: [] for kind in OBSERVED}  # shared ones once
-        names = []
+        sources: list[_Source] = []
         small: list[pa.Table] = []  # small files are stacked into one table: one query part, not N
         for file_id, r in enumerate(results):
             if r.rows == 0:
@@ -261,69 +287,89 @@ class Sweeper:
             if r.rows < SMALL_FILE:
                 small.append(table.append_column("__file", pa.array(np.full(r.rows, file_id, np.int64))))
                 continue
-            name = f"log_{file_id}"
-            con.register(name, table)
-            names.append(name)
-            self._columns(name, r.table, present, columns, distinct)
+            sources.append(_Source(f"log_{file_id}", str(file_id), _columns(table)))
+            con.register(sources[-1].name, table)
         if small:
             stacked = pa.concat_tables(small, promote_options="permissive")
+            sources.append(_Source("log_small", "__file", _columns(stacked, shared=False)))
             con.register("log_small", stacked)
-            names.append("log_small")
-            self._columns("log_small", stacked, set(stacked.column_names), columns, distinct, shared=False)
         try:
-            if not names or len(self.indicators) == 0:
+            if not sources or len(self.indicators) == 0:
                 return []
-            for kind in OBSERVED:
-                parts = [
-                    f'SELECT "{f}" AS observed FROM {n} WHERE "{f}" IS NOT NULL' for n, f in distinct[kind]
-                ]
-                parts = parts or ["SELECT NULL::VARCHAR AS observed WHERE false"]
-                con.execute(
-                    f"CREATE OR REPLACE TEMP TABLE {kind}_obs AS SELECT DISTINCT observed FROM ("
-                    + " UNION ALL ".join(parts)
-                    + ")"
-                )
+            ips = [f"SELECT o FROM {s.rows(c)}" for s in sources for c, _ in s.columns["ip"]]
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE ip_obs AS SELECT DISTINCT o AS observed FROM ("
+                + (" UNION ALL ".join(ips) or "SELECT NULL::VARCHAR AS o WHERE false")
+                + ")"
+            )
+            con.execute(_IP_HITS)
+            for kind in ("domain", "url", "hash", "ip"):
+                self._candidates(kind, sources)
             for statement in _HITS:
                 con.execute(statement)
-            rows_sql = [
-                f"SELECT {'__file' if n == 'log_small' else n[4:]} AS file_id, __row AS row_id,"
-                f" '{f}' AS field, '{kind}' AS kind,"
-                f' "{f}" AS observed FROM {n}'
-                f" WHERE \"{f}\" IN (SELECT observed FROM hits WHERE kind = '{kind}')"
-                for kind in OBSERVED
-                for n, f in columns[kind]
-            ]
             rows = con.execute(
-                f"""
-                SELECT o.file_id, o.row_id, o.field, o.observed, 'ioc.' || h.kind, h.m, ind.itype, ind.value
-                FROM ({" UNION ALL ".join(rows_sql)}) o
-                JOIN hits h ON h.observed = o.observed AND h.kind = o.kind
+                """
+                SELECT c.file_id, c.row_id, c.field, c.observed, 'ioc.' || c.kind, h.m, ind.itype, ind.value
+                FROM (SELECT *, 'domain' AS kind FROM domain_cand UNION ALL SELECT *, 'ip' FROM ip_cand
+                      UNION ALL SELECT *, 'url' FROM url_cand UNION ALL SELECT *, 'hash' FROM hash_cand) c
+                JOIN (SELECT *, 'domain' AS kind FROM domain_hits UNION ALL SELECT *, 'ip' FROM ip_hits
+                      UNION ALL SELECT *, 'url' FROM url_hits UNION ALL SELECT *, 'hash' FROM hash_hits) h
+                  ON h.observed = c.observed AND h.kind = c.kind
                 JOIN ind ON ind.ind_id = h.ind_id
-                ORDER BY o.file_id, o.row_id, o.field, ind.itype, ind.value
+                ORDER BY c.file_id, c.row_id, c.field, ind.itype, ind.value
                 """
             ).fetchall()
             return [Match(*row) for row in rows]
         finally:
-            for name in names:
-                con.unregister(name)
+            for s in sources:
+                con.unregister(s.name)
 
-    @staticmethod
-    def _columns(
-        name: str,
-        table: pa.Table,
-        present: set[str],
-        columns: dict[str, list[tuple[str, str]]],
-        distinct: dict[str, list[tuple[str, str]]],
-        shared: bool = True,
-    ) -> None:
-        """Record which observed fields ``name`` has; a column shared under two names is read once."""
-        for kind, fields in OBSERVED.items():
-            columns[kind] += [(name, f) for f in fields if f in present]
-            seen: list[pa.ChunkedArray] = []
-            for f in fields:
-                if f in present and not (shared and any(_same(table.column(f), c) for c in seen)):
-                    seen.append(table.column(f))
-                    distinct[kind].append((name, f))
+    def _candidates(self, kind: str, sources: list[_Source]) -> None:
+        """``{kind}_cand(file_id, row_id, field, observed)``: the rows of ``kind`` that can match, one per
+        field name; one pass over each observed column."""
+        parts = []
+        for s in sources:
+            for column, names in s.columns[kind]:
+                src = s.rows(column)
+                select = _CANDIDATES[kind].format(src=src, hp=with_hostport(src, "o"))
+                fields = "[" + ", ".join(_literal(n) for n in names) + "]"
+                parts.append(
+                    f"SELECT file_id, row_id, unnest({fields}) AS field, o AS observed FROM ({select})"
+                )
+        body = " UNION ALL ".join(parts) or (
+            "SELECT NULL::BIGINT AS file_id, NULL::BIGINT AS row_id, NULL::VARCHAR AS field,"
+            " NULL::VARCHAR AS observed WHERE false"
+        )
+        self.con.execute(f"CREATE OR REPLACE TEMP TABLE {kind}_cand AS {body}")
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _columns(table: pa.Table, shared: bool = True) -> dict[str, list[tuple[str, list[str]]]]:
+    """Per kind, the observed columns of ``table`` with the field names each answers; a column that is
+    the same memory as an earlier one of its kind (a reader shares one column under two names) is
+    read once, under both names."""
+    out: dict[str, list[tuple[str, list[str]]]] = {}
+    for kind, fields in OBSERVED.items():
+        cols: list[tuple[str, list[str]]] = []
+        for f in fields:
+            if f not in table.column_names:
+                continue
+            same = next(
+                (names for c, names in cols if shared and _same(table.column(f), table.column(c))), None
+            )
+            if same is not None:
+                same.append(f)
+            else:
+                cols.append((f, [f]))
+        out[kind] = cols
+    return out
 
 
 def _same(a: pa.ChunkedArray, b: pa.ChunkedArray) -> bool:
