@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from aptcatch.hunt.readers.base import ReadResult
-from aptcatch.hunt.readers.evtx import new_evtx_batch, read_evtx_files
+from aptcatch.hunt.readers.evtx import _read_into, new_evtx_batch, read_evtx_files
 from aptcatch.hunt.readers.evtx_batch import FastBatch
+from aptcatch.hunt.readers.evtx_native import NativeBatch
 from aptcatch.hunt.readers.windows import new_batch
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
@@ -123,6 +124,21 @@ def _cases() -> list[list[str]]:
     return [sysmon, odd, nulls, [], sysmon[:2] + odd[:2]]
 
 
+def _json_objects(files: list[list[str]]) -> list[list[str]]:
+    """The cases without the texts that are no JSON (DuckDB refuses a batch that holds one)."""
+    out = []
+    for texts in files:
+        kept = []
+        for t in texts:
+            try:
+                json.loads(t)
+            except ValueError:
+                continue
+            kept.append(t)
+        out.append(kept)
+    return out
+
+
 def _read(batch: Any, files: list[list[str]], tmp_path: Path) -> list[ReadResult]:
     for i, texts in enumerate(files):
         batch.ingest(batch.open(tmp_path / f"f{i}.json", "windows-json"), iter(texts))
@@ -133,17 +149,30 @@ def _read(batch: Any, files: list[list[str]], tmp_path: Path) -> list[ReadResult
 def test_fast_batch_equals_the_older_batch(tmp_path: Path, mapping: dict[str, str] | None) -> None:
     files = _cases()
     old = _read(new_batch(mapping), files, tmp_path)
-    new = _read(new_evtx_batch(mapping, fast=True), files, tmp_path)
-    assert isinstance(new_evtx_batch(mapping), FastBatch)
+    new = _read(new_evtx_batch(mapping, "python"), files, tmp_path)
+    assert isinstance(new_evtx_batch(mapping, "python"), FastBatch)
     assert_same(old, new)
+    assert_same(old, _read(new_evtx_batch(mapping, "native"), files, tmp_path))  # no JSON: all Python
     odd = new[1]
     assert odd.bad_lines == 3 and odd.rows == len(files[1]) - 4  # and one blank line
     eids = [s.constants.get("EventID") for s in odd.segments or ()]
     assert "4624" in eids and eids.count("1") >= 2  # int 1 and text "1" stay apart
 
 
+@pytest.mark.parametrize("mapping", [None, {"Image": "url.full", "EventRecordID": "source.port"}])
+def test_native_batch_equals_the_older_batch(tmp_path: Path, mapping: dict[str, str] | None) -> None:
+    files = _json_objects(_cases())
+    batch = new_evtx_batch(mapping, "native")
+    assert isinstance(batch, NativeBatch)
+    new = _read(batch, files, tmp_path)
+    assert_same(_read(new_batch(mapping), files, tmp_path), new)
+    # read by DuckDB: the Sysmon and "null Computer" files (the second file's odd events go to Python)
+    assert batch.native_events >= len(files[0]) + len(files[2])
+    assert batch.native_events < sum(map(len, files))
+
+
 def test_fast_batch_values_as_text(tmp_path: Path) -> None:
-    (res,) = _read(new_evtx_batch(None), [_cases()[1]], tmp_path)
+    (res,) = _read(new_evtx_batch(None, "python"), [_cases()[1]], tmp_path)
     seg = next(s for s in res.segments or () if s.constants.get("EventID") == "5")
     row = seg.table.to_pylist()[0]
     assert (row["Float"], row["Big"], row["Half"], row["Neg"], row["T"]) == (
@@ -159,13 +188,21 @@ def test_fast_batch_values_as_text(tmp_path: Path) -> None:
 
 
 def test_empty_batch(tmp_path: Path) -> None:
-    assert _read(new_evtx_batch(None), [], tmp_path) == []
-    (res,) = _read(new_evtx_batch(None), [["", "{bad"]], tmp_path)
+    assert _read(new_evtx_batch(None, "python"), [], tmp_path) == []
+    (res,) = _read(new_evtx_batch(None, "python"), [["", "{bad"]], tmp_path)
     assert res.rows == 0 and res.bad_lines == 1 and res.segments == []
 
 
 @pytest.mark.corpus
-def test_fast_reader_equals_the_older_one_on_the_corpus(shared_data: Path) -> None:
+def test_readers_equal_the_older_one_on_the_corpus(shared_data: Path) -> None:
     paths = sorted((shared_data / "evtx-attack-samples").rglob("*.evtx"))
     assert len(paths) > 200
-    assert_same(list(read_evtx_files(paths, fast=False)), list(read_evtx_files(paths, fast=True)))
+    old = list(read_evtx_files(paths, kind="reference"))
+    assert_same(old, list(read_evtx_files(paths, kind="python")))
+    assert_same(old, list(read_evtx_files(paths, kind="native")))
+    batch = new_evtx_batch(None, "native")
+    assert isinstance(batch, NativeBatch)
+    for p in paths[:40]:
+        _read_into(batch, p)
+    assert_same(old[:40], batch.finish().results())
+    assert batch.native_events > 0.8 * batch.events  # most events read by DuckDB

@@ -3,12 +3,12 @@
 The parser silently skips a chunk cut short at the end of a file, so the reader also checks the file
 size against whole 64 KiB chunks and counts a partial trailing chunk as one damaged chunk.
 
-:func:`read_evtx_files` reads many files in batches (the Arrow data of a batch is built at once, see
-:mod:`aptcatch.hunt.readers.evtx_batch`; ``fast=False`` builds it with the older
-:class:`~aptcatch.hunt.readers.winsegments.Batch`, same output) and, for large inputs, in worker
-processes: the Rust parse of a small file runs on one thread and holds the GIL, as does the Python half
-of the work (JSON parse, grouping), so only processes can put a second core to work (opt-in: see the
-function).
+:func:`read_evtx_files` reads many files in batches, the Arrow data of a batch built at once by one of
+three batches with the same output (``kind``): ``"native"`` reads the events' fields with
+DuckDB's JSON functions (:mod:`aptcatch.hunt.readers.evtx_native`), ``"python"`` parses them with orjson
+(:mod:`aptcatch.hunt.readers.evtx_batch`), ``"reference"`` (the default) is the older
+:class:`~aptcatch.hunt.readers.winsegments.Batch`. For large inputs it can read in worker processes: the
+Rust parse of a small file runs on one thread and holds the GIL (opt-in: see the function).
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from concurrent.futures.process import BrokenProcessPool
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from aptcatch.hunt.readers.base import ReadResult
 from aptcatch.hunt.readers.evtx_batch import FastBatch
+from aptcatch.hunt.readers.evtx_native import NativeBatch
 from aptcatch.hunt.readers.windows import new_batch
 from aptcatch.hunt.readers.winsegments import Payload
 
@@ -32,6 +33,7 @@ _CHUNK = 65536
 _MAX_DAMAGE = 10_000  # damaged records in one file before giving up on the rest of it
 BATCH_EVENTS = 50_000  # events whose Arrow data is built at once (memory vs. per-call overhead)
 _data = itemgetter("data")
+BatchKind = Literal["native", "python", "reference"]
 
 
 class EventBatch(Protocol):
@@ -46,10 +48,12 @@ class EventBatch(Protocol):
     def finish(self) -> Payload: ...
 
 
-def new_evtx_batch(mapping: dict[str, str] | None = None, fast: bool = True) -> EventBatch:
-    """An empty batch with the Windows field map (and a user mapping): the fast one or the older one."""
+def new_evtx_batch(mapping: dict[str, str] | None = None, kind: BatchKind = "reference") -> EventBatch:
+    """An empty batch of the given kind, with the Windows field map (and a user mapping)."""
     batch = new_batch(mapping)
-    return FastBatch(batch.mapping, batch.raw_fields) if fast else batch
+    if kind == "native":
+        return NativeBatch(batch.mapping, batch.raw_fields)
+    return FastBatch(batch.mapping, batch.raw_fields) if kind == "python" else batch
 
 
 def _read_into(batch: EventBatch, path: Path, threads: int | None = None) -> None:
@@ -74,14 +78,16 @@ def _read_into(batch: EventBatch, path: Path, threads: int | None = None) -> Non
     f.errors.append(f"gave up after {_MAX_DAMAGE} damaged records")
 
 
-def read_evtx(path: Path, mapping: dict[str, str] | None = None, fast: bool = True) -> ReadResult:
-    batch = new_evtx_batch(mapping, fast)
+def read_evtx(path: Path, mapping: dict[str, str] | None = None, kind: BatchKind = "reference") -> ReadResult:
+    batch = new_evtx_batch(mapping, kind)
     _read_into(batch, path)
     return batch.finish().results()[0]
 
 
-def _read_task(paths: Sequence[Path], mapping: dict[str, str] | None, fast: bool = True) -> Payload:
-    batch = new_evtx_batch(mapping, fast)
+def _read_task(
+    paths: Sequence[Path], mapping: dict[str, str] | None, kind: BatchKind = "reference"
+) -> Payload:
+    batch = new_evtx_batch(mapping, kind)
     for p in paths:
         _read_into(batch, p, threads=1)
     return batch.finish().compact()
@@ -102,7 +108,10 @@ def _tasks(paths: Sequence[Path], sizes: Sequence[int], count: int) -> list[list
 
 
 def read_evtx_files(
-    paths: Sequence[Path], mapping: dict[str, str] | None = None, workers: int = 1, fast: bool = True
+    paths: Sequence[Path],
+    mapping: dict[str, str] | None = None,
+    workers: int = 1,
+    kind: BatchKind = "reference",
 ) -> Iterator[ReadResult]:
     """Read EVTX files, results in input order, the Arrow data built per batch of files.
 
@@ -111,12 +120,12 @@ def read_evtx_files(
     and gives nothing when the cores are busy anyway, so reading in this process is the default."""
     sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
     if workers <= 1 or len(paths) < 2:
-        batch = new_evtx_batch(mapping, fast)
+        batch = new_evtx_batch(mapping, kind)
         for p in paths:
             _read_into(batch, p)
             if batch.events >= BATCH_EVENTS:
                 yield from batch.finish().results()
-                batch = new_evtx_batch(mapping, fast)
+                batch = new_evtx_batch(mapping, kind)
         if batch.files:
             yield from batch.finish().results()
         return
@@ -129,12 +138,12 @@ def read_evtx_files(
     done = 0
     try:
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for payload in pool.map(_read_task, tasks, repeat(mapping), repeat(fast)):
+            for payload in pool.map(_read_task, tasks, repeat(mapping), repeat(kind)):
                 done += 1
                 yield from payload.results()
     except (BrokenProcessPool, OSError):  # no worker processes here: read the rest in this process
         for task in tasks[done:]:
-            yield from read_evtx_files(task, mapping, workers=1, fast=fast)
+            yield from read_evtx_files(task, mapping, workers=1, kind=kind)
 
 
 def looks_like_evtx(head: bytes) -> bool:

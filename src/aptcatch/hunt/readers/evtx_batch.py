@@ -46,6 +46,7 @@ from aptcatch.hunt.readers.winsegments import (
 _MAX_ERRORS = 20
 _EMPTY_ARRAY = pa.array(sorted(EMPTY), type=pa.string())
 _NORM = tuple(c for c in NORM_COLUMNS if not c.startswith("file.hash."))
+CHUNK_ROWS = 1024  # events of a layout made text at once
 Ints = np.ndarray[Any, np.dtype[np.int64]]
 
 
@@ -53,25 +54,37 @@ Ints = np.ndarray[Any, np.dtype[np.int64]]
 class Layout:
     """Events of one field layout (data names and System layout), from any file of the batch.
 
-    Its columns are ``pieces`` (ready text arrays, first) followed by ``rows`` (Python values per event,
-    made text by :meth:`columns`); an event's rank is its row in those columns."""
+    Its columns are ``pieces`` (text arrays) followed by ``rows`` (Python values per event, not yet
+    text); an event's rank is its row in those columns. Every :data:`CHUNK_ROWS` events the rows become
+    a piece, while their values are still in the CPU cache (a fifth cheaper than at the end of the
+    batch, and the Python objects are freed early)."""
 
     n_sys: int
     size: int = 0
     pieces: list[list[pa.Array]] = field(default_factory=list)
     rows: list[list[Any]] = field(default_factory=list)  # per event: System values, then data values
 
-    def columns(self) -> list[pa.Array]:
-        width = len(self.pieces[0]) if self.pieces else len(self.rows[0]) if self.rows else 0
-        parts: list[list[pa.Array]] = [[] for _ in range(width)]
-        for piece in self.pieces:
-            for j, arr in enumerate(piece):
-                parts[j].append(arr)
+    def add(self, values: list[Any]) -> int:
+        """One event's values (System, then data); its rank."""
+        self.rows.append(values)
+        self.size += 1
+        if len(self.rows) >= CHUNK_ROWS:
+            self.flush()
+        return self.size - 1
+
+    def flush(self) -> None:
         if self.rows:
-            for j, column in enumerate(zip(*self.rows, strict=True)):
-                parts[j].append(_texts(column))
-        self.pieces, self.rows = [], []  # the values are not needed any more
-        return [p[0] if len(p) == 1 else pa.concat_arrays(p) for p in parts]
+            self.pieces.append([_texts(column) for column in zip(*self.rows, strict=True)])
+            self.rows = []
+
+    def columns(self) -> list[pa.Array]:
+        """The text columns, in rank order (the layout is empty afterwards)."""
+        self.flush()
+        if not self.pieces:
+            return []
+        columns = [p[0] if len(p) == 1 else pa.concat_arrays(p) for p in zip(*self.pieces, strict=True)]
+        self.pieces = []
+        return columns
 
 
 @dataclass
@@ -107,6 +120,7 @@ class Layouts:
 
     def __init__(self) -> None:
         self.index: dict[tuple[Any, ...], int] = {}
+        self.structs: list[tuple[Any, ...]] = []  # per layout: (data names, System layout)
         self.layouts: list[Layout] = []
         self.groups: list[Group] = []
 
@@ -115,31 +129,35 @@ class Layouts:
         if lid is None:
             lid = self.index[struct] = len(self.layouts)
             self.layouts.append(Layout(n_sys))
+            self.structs.append(struct)
         return lid
 
-    def add(self, keys: dict[tuple[Any, ...], Group], file_id: int, row: int, parsed: Parsed) -> None:
-        """File one event (parsed by :func:`parse_record`) under its layout and its file's group."""
+    def place(self, parsed: Parsed) -> tuple[int, int]:
+        """File one event's values (parsed by :func:`parse_record`) under its layout: (layout, rank)."""
         key, values, data = parsed
         struct = key[3:]
         lid = self.index.get(struct)
         if lid is None:
             lid = self.layout(struct, len(values))
-        layout = self.layouts[lid]
+        values.extend(data)
+        return lid, self.layouts[lid].add(values)
+
+    def add(self, keys: dict[tuple[Any, ...], Group], file_id: int, row: int, parsed: Parsed) -> None:
+        """File one event under its layout and its file's group (``keys``: the file's groups)."""
+        lid, rank = self.place(parsed)
+        key = parsed[0]
         gkey = (key[0], key[1], key[2], lid)
         try:
             group = keys.get(gkey)
         except TypeError:  # an unhashable id or name (a list): file it under its text
-            key = (cell(key[0]), cell(key[1]), cell(key[2]), *struct)
+            key = (cell(key[0]), cell(key[1]), cell(key[2]), *key[3:])
             gkey = (key[0], key[1], key[2], lid)
             group = keys.get(gkey)
         if group is None:
             group = keys[gkey] = Group(file_id, key, lid)
             self.groups.append(group)
         group.rows.append(row)
-        group.ranks.append(layout.size)
-        layout.size += 1
-        values.extend(data)
-        layout.rows.append(values)
+        group.ranks.append(rank)
 
 
 class FastBatch:
