@@ -3,12 +3,12 @@
 The parser silently skips a chunk cut short at the end of a file, so the reader also checks the file
 size against whole 64 KiB chunks and counts a partial trailing chunk as one damaged chunk.
 
-:func:`read_evtx_files` reads many files in batches, the Arrow data of a batch built at once by one of
-three batches with the same output (``kind``): ``"native"`` reads the events' fields with
-DuckDB's JSON functions (:mod:`aptcatch.hunt.readers.evtx_native`), ``"python"`` parses them with orjson
-(:mod:`aptcatch.hunt.readers.evtx_batch`), ``"reference"`` (the default) is the older
-:class:`~aptcatch.hunt.readers.winsegments.Batch`. For large inputs it can read in worker processes: the
-Rust parse of a small file runs on one thread and holds the GIL (opt-in: see the function).
+:func:`read_evtx_files` reads many files in batches, the Arrow data of a batch built at once
+(:class:`~aptcatch.hunt.readers.winsegments.Batch`). ``kind="native"`` builds it from DuckDB's JSON
+functions instead (:mod:`aptcatch.hunt.readers.evtx_native`, same output): measured slower on the
+EVTX-ATTACK-SAMPLES, it stays opt-in (see BENCHMARKS and ``benchmarks/hunt_read_evtx.py``). For large
+inputs the reader can work in worker processes: the Rust parse of a small file runs on one thread and
+holds the GIL, as does the Python half of the work (opt-in: see the function).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from aptcatch.hunt.readers.base import ReadResult
-from aptcatch.hunt.readers.evtx_batch import FastBatch
 from aptcatch.hunt.readers.evtx_native import NativeBatch
 from aptcatch.hunt.readers.windows import new_batch
 from aptcatch.hunt.readers.winsegments import Payload
@@ -33,11 +32,11 @@ _CHUNK = 65536
 _MAX_DAMAGE = 10_000  # damaged records in one file before giving up on the rest of it
 BATCH_EVENTS = 50_000  # events whose Arrow data is built at once (memory vs. per-call overhead)
 _data = itemgetter("data")
-BatchKind = Literal["native", "python", "reference"]
+BatchKind = Literal["reference", "native"]
 
 
 class EventBatch(Protocol):
-    """What the EVTX reader needs of a batch (:class:`FastBatch` or the older ``winsegments.Batch``)."""
+    """What the EVTX reader needs of a batch (``winsegments.Batch`` or :class:`NativeBatch`)."""
 
     events: int
 
@@ -51,9 +50,7 @@ class EventBatch(Protocol):
 def new_evtx_batch(mapping: dict[str, str] | None = None, kind: BatchKind = "reference") -> EventBatch:
     """An empty batch of the given kind, with the Windows field map (and a user mapping)."""
     batch = new_batch(mapping)
-    if kind == "native":
-        return NativeBatch(batch.mapping, batch.raw_fields)
-    return FastBatch(batch.mapping, batch.raw_fields) if kind == "python" else batch
+    return NativeBatch(batch.mapping, batch.raw_fields) if kind == "native" else batch
 
 
 def _read_into(batch: EventBatch, path: Path, threads: int | None = None) -> None:

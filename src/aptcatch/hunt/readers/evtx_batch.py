@@ -1,17 +1,16 @@
-"""Windows events into per-shape segments, with the per-value work done by Arrow: the EVTX batches.
+"""Per-shape segments from events whose values are already in layouts: the assembly of the native batch.
 
 The same output as :class:`aptcatch.hunt.readers.winsegments.Batch` (segments, constants, column names,
-text values, row numbers, normalised table), built differently: an event's values go into the columns of
-its *layout* (its data field names and System layout, shared by every file of the batch), and its group
-(one per file and key: what becomes a segment) only keeps row numbers and the events' ranks in their
-layout. :func:`build` then makes every field's array, every shape's rows and the normalised columns with
-index arithmetic (numpy) and ``take``, where the older batch moved every value through Python lists once
-per group and once per field name.
+text values, row numbers, normalised table), built differently: every event's values are text in one
+flat Arrow array, the event's *layout* (its data field names and System layout, shared by every file of
+the batch) says which value is which field, and its group (one per file and key: what becomes a segment)
+only keeps row numbers and where the events' values start. :func:`assemble` then makes every field's
+array, every shape's rows and the normalised columns with index arithmetic (numpy) and ``take``, where
+the older batch moves every value through Python lists once per group and once per field name.
 
-:class:`FastBatch` parses each event with orjson and files it with
-:func:`~aptcatch.hunt.readers.winsegments.parse_record`, as the older batch does;
-:mod:`aptcatch.hunt.readers.evtx_native` fills layouts straight from DuckDB's JSON functions and uses
-:class:`Layouts` for the events it leaves to Python.
+:mod:`aptcatch.hunt.readers.evtx_native` fills layouts column by column from DuckDB's JSON functions and
+files the events it leaves to Python with :class:`Layouts` and :func:`parse_into` (orjson and
+:func:`~aptcatch.hunt.readers.winsegments.parse_record`, the older batch's per-event logic).
 """
 
 from __future__ import annotations
@@ -46,7 +45,7 @@ from aptcatch.hunt.readers.winsegments import (
 _MAX_ERRORS = 20
 _EMPTY_ARRAY = pa.array(sorted(EMPTY), type=pa.string())
 _NORM = tuple(c for c in NORM_COLUMNS if not c.startswith("file.hash."))
-CHUNK_ROWS = 1024  # events of a layout made text at once
+CHUNK_ROWS = 1024  # events of a layout made text at once (column by column)
 Ints = np.ndarray[Any, np.dtype[np.int64]]
 
 
@@ -95,7 +94,7 @@ class Group:
     key: tuple[Any, ...]  # the first event's key, as the older batch keeps it
     layout: int
     rows: Any = field(default_factory=list)  # row numbers in the file (list or int64 array)
-    ranks: Any = field(default_factory=list)  # the events' ranks in their layout
+    starts: Any = field(default_factory=list)  # per event: where its values start (see assemble)
 
 
 @dataclass
@@ -157,34 +156,7 @@ class Layouts:
             group = keys[gkey] = Group(file_id, key, lid)
             self.groups.append(group)
         group.rows.append(row)
-        group.ranks.append(rank)
-
-
-class FastBatch:
-    """Events of one or more files, parsed in Python; the interface of the older ``winsegments.Batch``."""
-
-    def __init__(self, mapping: Mapping, raw_fields: RawFields) -> None:
-        self.mapping = mapping
-        self.raw_fields = raw_fields
-        self.files: list[FileRows] = []
-        self.events = 0
-        self._layouts = Layouts()
-        self._keys: list[dict[tuple[Any, ...], Group]] = []
-
-    def open(self, path: Path, fmt: str) -> FileRows:
-        self.files.append(FileRows(path, fmt))
-        self._keys.append({})
-        return self.files[-1]
-
-    def ingest(self, f: FileRows, texts: Iterable[str], unit: str = "record") -> None:
-        """Parse each event text and file it (bad texts are counted, as by the older batch)."""
-        file_id = len(self.files) - 1
-        start = len(f.originals)
-        parse_into(self._layouts, self._keys[file_id], file_id, f, texts, self.raw_fields, unit)
-        self.events += len(f.originals) - start
-
-    def finish(self) -> Payload:
-        return build(self.files, self._layouts.layouts, self._layouts.groups, self.mapping)
+        group.starts.append(rank)
 
 
 def parse_into(
@@ -244,36 +216,68 @@ def _texts(values: Sequence[Any]) -> pa.Array:
 def build(
     files: Sequence[FileRows], layouts: Sequence[Layout], groups: Sequence[Group], mapping: Mapping
 ) -> Payload:
-    """The batch's Arrow data from its layouts and groups (groups in the order of the older batch:
-    files in order, a file's groups in the order of their first event)."""
+    """:func:`assemble` for layouts filled column by column (a group's starts are the events' ranks)."""
+    chunks: list[pa.Array] = []
+    offsets: list[Ints] = []
+    done = 0
+    for layout in layouts:
+        columns = layout.columns()
+        base = np.empty(len(columns), dtype=np.int64)
+        for j, column in enumerate(columns):
+            base[j] = done
+            chunks.append(column)
+            done += len(column)
+        offsets.append(base)
+    flat = pa.concat_arrays(chunks) if chunks else pa.array([], type=pa.string())
+    return assemble(files, flat, offsets, [layout.n_sys for layout in layouts], groups, mapping)
+
+
+def assemble(
+    files: Sequence[FileRows],
+    flat: pa.Array,
+    offsets: Sequence[Ints],
+    n_sys: Sequence[int],
+    groups: Sequence[Group],
+    mapping: Mapping,
+) -> Payload:
+    """The batch's Arrow data. The value of event ``i`` of a group for column ``j`` of its layout is
+    ``flat[group.starts[i] + offsets[group.layout][j]]`` (columns: System values, then data values;
+    ``n_sys``: how many System values). Groups come in the older batch's order: files in order, a
+    file's groups in the order of their first event."""
     enabled = gc.isenabled()
     gc.disable()
     try:
-        return _Builder(files, layouts, groups, mapping).build()
+        return _Builder(files, flat, offsets, n_sys, groups, mapping).build()
     finally:
         if enabled:
             gc.enable()
 
 
 class _Builder:
-    """One :func:`build`: the index arithmetic over the batch's layouts and groups."""
+    """One :func:`assemble`: the index arithmetic over the batch's layouts and groups."""
 
     def __init__(
-        self, files: Sequence[FileRows], layouts: Sequence[Layout], groups: Sequence[Group], mapping: Mapping
+        self,
+        files: Sequence[FileRows],
+        flat: pa.Array,
+        offsets: Sequence[Ints],
+        n_sys: Sequence[int],
+        groups: Sequence[Group],
+        mapping: Mapping,
     ) -> None:
         self.files = files
-        self.layouts = layouts
+        self.flat = flat
+        self.offsets = offsets
+        self.n_sys = n_sys
         self.groups = groups
         self.mapping = mapping
-        self.bases: list[Ints] = []  # per layout: each column's offset in the flat array
         self.rows = [np.asarray(g.rows, dtype=np.int64) for g in groups]
-        self.ranks = [np.asarray(g.ranks, dtype=np.int64) for g in groups]
+        self.starts = [np.asarray(g.starts, dtype=np.int64) for g in groups]
 
     def build(self) -> Payload:
-        flat = self._flat()
-        plans = self._plans(flat)
-        arrays, entries = self._shapes(flat, plans)
-        normal = self._normal(flat, plans)
+        plans = self._plans(self.flat)
+        arrays, entries = self._shapes(self.flat, plans)
+        normal = self._normal(self.flat, plans)
         return Payload(
             [(f.path, f.format, len(f.originals), f.bad, f.errors) for f in self.files],
             [f.originals for f in self.files],
@@ -281,20 +285,6 @@ class _Builder:
             entries,
             normal,
         )
-
-    def _flat(self) -> pa.Array:
-        """Every layout's columns as text, one after the other, in one array."""
-        chunks: list[pa.Array] = []
-        offset = 0
-        for layout in self.layouts:
-            columns = layout.columns()
-            base = np.empty(len(columns), dtype=np.int64)
-            for j, column in enumerate(columns):
-                base[j] = offset
-                chunks.append(column)
-                offset += len(column)
-            self.bases.append(base)
-        return pa.concat_arrays(chunks) if chunks else pa.array([], type=pa.string())
 
     def _plans(self, flat: pa.Array) -> list[Plan]:
         """Each group's plan: its key and the System columns that are null in every one of its events."""
@@ -304,15 +294,15 @@ class _Builder:
             by_layout.setdefault(group.layout, []).append(g)
         dropped: list[tuple[int, ...]] = [()] * len(self.groups)
         for lid, members in by_layout.items():
-            n_sys = self.layouts[lid].n_sys
+            n_sys = self.n_sys[lid]
             if valid is None or not n_sys:
                 continue
-            sizes = np.array([len(self.ranks[g]) for g in members], dtype=np.int64)
+            sizes = np.array([len(self.starts[g]) for g in members], dtype=np.int64)
             owner = np.repeat(np.arange(len(members)), sizes)
-            every = np.concatenate([self.ranks[g] for g in members])
+            every = np.concatenate([self.starts[g] for g in members])
             seen = np.empty((len(members), n_sys), dtype=bool)
             for j in range(n_sys):
-                hits = np.bincount(owner, weights=valid[self.bases[lid][j] + every], minlength=len(members))
+                hits = np.bincount(owner, weights=valid[self.offsets[lid][j] + every], minlength=len(members))
                 seen[:, j] = hits > 0
             for i in np.flatnonzero(~seen.all(axis=1)):
                 dropped[members[i]] = tuple(int(j) for j in np.flatnonzero(~seen[i]))
@@ -335,23 +325,23 @@ class _Builder:
         by_name: dict[str, list[Ints]] = {}
         lengths: dict[str, int] = {}
         entries: list[tuple[tuple[str, ...], list[int], pa.Array, list[Any]]] = []
-        starts_of: dict[tuple[int, int], Ints] = {}
+        columns_of: dict[tuple[int, int], Ints] = {}
         for names, members in shapes.items():
             segments: list[Any] = []
-            starts: list[Ints] = []
+            columns: list[Ints] = []  # per group: the offsets of the shape's columns in its layout
             count = 0
             for g in members:
                 group, plan = self.groups[g], plans[g]
                 n = len(self.rows[g])
                 segments.append((group.file_id, plan.constants, count, n))
                 count += n
-                start = starts_of.get((group.layout, id(plan)))
-                if start is None:
-                    start = starts_of[(group.layout, id(plan))] = self.bases[group.layout][plan.table]
-                starts.append(start)
+                cols = columns_of.get((group.layout, id(plan)))
+                if cols is None:
+                    cols = columns_of[(group.layout, id(plan))] = self.offsets[group.layout][plan.table]
+                columns.append(cols)
             sizes = [len(self.rows[g]) for g in members]
-            ranks = np.concatenate([self.ranks[g] for g in members])
-            index = np.repeat(np.stack(starts), sizes, axis=0) + ranks[:, None]
+            starts = np.concatenate([self.starts[g] for g in members])
+            index = np.repeat(np.stack(columns), sizes, axis=0) + starts[:, None]
             offsets = []
             for t, name in enumerate(names):
                 offsets.append(lengths.get(name, 0))
@@ -367,7 +357,7 @@ class _Builder:
         file_base = np.cumsum([0, *(len(f.originals) for f in self.files)])
         total = int(file_base[-1])
         owner = np.empty(total, dtype=np.int64)  # the source pattern (layout and plan) of each row
-        rank = np.empty(total, dtype=np.int64)
+        first = np.empty(total, dtype=np.int64)  # where the row's values start
         patterns: dict[tuple[int, int], int] = {}
         picks: list[tuple[int, Plan]] = []
         for g, (group, plan) in enumerate(zip(self.groups, plans, strict=True)):
@@ -377,14 +367,14 @@ class _Builder:
                 picks.append((group.layout, plan))
             at = file_base[group.file_id] + self.rows[g]
             owner[at] = p
-            rank[at] = self.ranks[g]
+            first[at] = self.starts[g]
         constants: dict[str, int] = {}
         depth = max((len(s) for _, plan in picks for _, s in plan.norm), default=1) or 1
         # per pattern and (column, source rank): where the source starts in flat (or a constant), or -1
         starts = np.full((len(picks), len(_NORM) + 1, depth), -1, dtype=np.int64)
         in_flat = np.zeros(starts.shape, dtype=bool)
         for p, (lid, plan) in enumerate(picks):
-            base = self.bases[lid]
+            base = self.offsets[lid]
             for c, (_, sources) in enumerate(plan.norm):
                 for k, s in enumerate(sources):
                     if isinstance(s, int):
@@ -401,7 +391,7 @@ class _Builder:
                 at = starts[owner, c, k]
                 if (at < 0).all():
                     break
-                at = np.where(in_flat[owner, c, k], at + rank, at)
+                at = np.where(in_flat[owner, c, k], at + first, at)
                 picked = source.take(pa.array(at, mask=at < 0))
                 if value is None:
                     value = picked
