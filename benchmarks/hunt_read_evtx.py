@@ -3,15 +3,24 @@
 Measures, on the evtx-attack-samples (1x) and on a temporary folder with those files hard-linked
 until it holds at least ``--events`` events, each in a fresh subprocess (so peak RSS is its own):
 
-* ``bare``: ``PyEvtxParser(path).records_json()`` iterated to the end, default threads;
+* ``bare``: ``PyEvtxParser(path).records_json()`` iterated to the end, default threads (the parse of
+  these small files runs on one core: ``number_of_threads`` 0 and 1 take the same time);
+* three floors, each a part of any reader that keeps the events' text and parses it exactly:
+  ``collect``: the bare parse keeping every record's text (a reader must keep it: ``event.original``);
+  ``orjson``: ``collect`` plus orjson and :func:`~aptcatch.hunt.readers.winsegments.parse_record` per
+  event (the Python parse and flattening, nothing grouped or made Arrow);
+  ``duckdb``: ``collect`` plus the texts as Arrow and the native batch's one DuckDB query (structure
+  hash, System values, EventData values; nothing checked or assembled);
 * ``old``: the reader as it was before the per-shape segments (a copy is kept below);
-* ``new-1``: :func:`read_evtx_files` in this process (the default); ``new-2``: with two worker
-  processes.
+* ``new-1``: :func:`read_evtx_files` in this process (the default, the reference batch);
+  ``new-2``: with two worker processes (their CPU time is not counted: forkserver's children);
+  ``native``: :func:`read_evtx_files` with ``kind="native"`` (DuckDB's JSON functions).
 
     .venv/bin/python benchmarks/hunt_read_evtx.py [--events 500000] [--repeat 3]
 
-Writes benchmarks/results/hunt_read_evtx.json. Times are wall seconds (best of ``--repeat``), ratios
-are against ``bare`` of the same run; peak RSS includes worker processes.
+Writes benchmarks/results/hunt_read_evtx.json. Times are wall and CPU seconds (best of ``--repeat``,
+the run with the least wall time), ratios are against ``bare`` of the same run; peak RSS includes
+worker processes.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "evtx-attack-samples"
 OUT = REPO / "benchmarks" / "results" / "hunt_read_evtx.json"
-MODES = ("bare", "old", "new-1", "new-2")
+MODES = ("bare", "collect", "orjson", "duckdb", "old", "new-1", "new-2", "native")
 
 
 def _old_read(path: Path) -> int:
@@ -96,10 +105,39 @@ def _old_read(path: Path) -> int:
     return int(build_table(rows).num_rows)
 
 
+def _floor(mode: str, paths: list[Path], keep: list[Any]) -> int:
+    """The floors: keep the texts; parse them in Python; or ask DuckDB (per batch of 50,000 events)."""
+    import orjson
+    from evtx import PyEvtxParser
+
+    from aptcatch.hunt.readers.evtx_native import _QUERY, _run
+    from aptcatch.hunt.readers.windows import raw_fields
+    from aptcatch.hunt.readers.winsegments import parse_record
+
+    events = 0
+    pending: list[str] = []
+    for p in paths:
+        records: Any = PyEvtxParser(str(p)).records_json()
+        texts = [r["data"] for r in records]
+        keep.append(texts)
+        events += len(texts)
+        if mode == "orjson":
+            keep.append([parse_record(orjson.loads(t), raw_fields) for t in texts])
+        elif mode == "duckdb":
+            pending.extend(texts)
+            if len(pending) >= 50_000:
+                keep.append(_run(_QUERY, pending))
+                pending = []
+    if pending:
+        keep.append(_run(_QUERY, pending))
+    return events
+
+
 def measure(mode: str, paths: list[Path]) -> dict[str, Any]:
     """One measurement in this process (called in a fresh subprocess)."""
     from evtx import PyEvtxParser
 
+    from aptcatch.hunt.readers.base import ReadResult
     from aptcatch.hunt.readers.evtx import read_evtx_files
 
     keep: list[Any] = []  # results stay alive, as in a hunt, so RSS counts them
@@ -111,12 +149,14 @@ def measure(mode: str, paths: list[Path]) -> dict[str, Any]:
         for p in paths:
             for _ in PyEvtxParser(str(p)).records_json():
                 events += 1
+    elif mode in ("collect", "orjson", "duckdb"):
+        events = _floor(mode, paths, keep)
     elif mode == "old":
         for p in paths:
             events += _old_read(p)
     else:
-        workers = {"new-1": 1, "new-2": 2}[mode]
-        for r in read_evtx_files(paths, workers=workers):
+        workers = 2 if mode == "new-2" else 1
+        for r in read_evtx_files(paths, workers=workers, kind="native" if mode == "native" else "reference"):
             events += r.rows
             keep.append(r)
     seconds = time.perf_counter() - start
@@ -126,7 +166,7 @@ def measure(mode: str, paths: list[Path]) -> dict[str, Any]:
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,
         resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss,
     )
-    segments = sum(len(r.segments or ()) for r in keep)
+    segments = sum(len(r.segments or ()) for r in keep if isinstance(r, ReadResult))
     return {
         "seconds": round(seconds, 4),
         "cpu_seconds": round(cpu, 4),
@@ -158,13 +198,16 @@ def _scenario(name: str, paths: list[Path], repeat: int, modes: tuple[str, ...])
         listing.unlink()
     best = {m: min(r, key=lambda x: x["seconds"]) for m, r in runs.items() if r}
     bare = best["bare"]["seconds"]
+    bare_cpu = best["bare"]["cpu_seconds"]
     out: dict[str, Any] = {"files": len(paths), "events": best["bare"]["events"], "modes": {}}
     for m, b in best.items():
         out["modes"][m] = {
             **b,
             "all_seconds": [x["seconds"] for x in runs[m]],
+            "all_cpu_seconds": [x["cpu_seconds"] for x in runs[m]],
             "events_per_s": round(b["events"] / b["seconds"]),
             "ratio_to_bare": round(b["seconds"] / bare, 2),
+            "cpu_ratio_to_bare": round(b["cpu_seconds"] / bare_cpu, 2),
         }
     return out
 
