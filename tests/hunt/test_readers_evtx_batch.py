@@ -98,6 +98,7 @@ def _cases() -> list[list[str]]:
         _event(_system(None, 15, Channel=None, Provider=None), {}),
         _event(_system(6, 16), None),
         _event(_system(6, 17, Version={"#attributes": {"V": 1}}), {"A": "1"}),
+        _event(_system(8, 18), {"User": {"#text": "x"}, "TargetUserName": "bob"}),  # a user.name source
         json.dumps({"Event": {"System": _system(7, 17), "EventData": {"A": "1"}, "RenderingInfo": {"X": 1}}}),
         *sysmon[:3],
         *suspects,
@@ -176,6 +177,7 @@ def test_values_as_text(tmp_path: Path) -> None:
         )
         data = next(s for s in res.segments or () if s.constants.get("EventID") == "4")
         assert data.table.column("Data").to_pylist() == ["a,b"]
+        assert "x" in res.table.column("user.name").to_pylist()  # the first source, though an object
 
 
 def test_event_count_of_a_file_ingested_twice(tmp_path: Path) -> None:

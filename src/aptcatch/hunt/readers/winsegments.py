@@ -390,14 +390,17 @@ def _system_names(keys: tuple[str, ...], sig: tuple[Any, ...]) -> list[str]:
 
 
 def _first(columns: list[Cells], n: int) -> Cells:
-    """Per row, the first value that is not empty ('', '-', '(empty)' count as empty)."""
+    """Per row, the first value that is not empty ('', '-', '(empty)' count as empty; a value that is no
+    text, an object or a list too, is not: it would not even hash)."""
     if not columns:
         return [None] * n
     if len(columns) == 1:
         return columns[0]
     out: list[str | None] = []
     for values in zip(*columns, strict=True):
-        out.append(next((v for v in values if v is not None and v not in EMPTY), None))
+        out.append(
+            next((v for v in values if v is not None and (v.__class__ is not str or v not in EMPTY)), None)
+        )
     return out
 
 
