@@ -201,7 +201,7 @@ _CANDIDATES = {
     "domain": f"SELECT * FROM {{src}} WHERE lower(array_to_string(string_split({_NO_DOT}, '.')[-2:], '.'))"
     " IN (SELECT l2 FROM ind_l2)",
     "url": "SELECT * EXCLUDE (hp) FROM {hp}"
-    " WHERE contains(o, '://') AND host_only(lower(hp)) IN (SELECT host FROM ind_url_host)",
+    " WHERE contains(o, '://') AND host_only(hp) IN (SELECT host FROM ind_url_host)",
     "hash": "SELECT * FROM {src} WHERE lower(o) IN (SELECT key FROM ind_hash)",
     "ip": "SELECT * FROM {src} WHERE o IN (SELECT observed FROM ip_hits)",
 }

@@ -309,18 +309,20 @@ def normalised_table(table: pa.Table, share: dict[str, str] | None = None) -> pa
     """Every normalised column (in order, NULL when absent), then the other columns as they came.
 
     ``share`` names normalised columns that are the same values as another column: the column is
-    referenced twice, not copied.
+    referenced twice, not copied. The absent columns are one all-NULL array, referenced under each name
+    (a fresh one per name cost 20 MiB of zeroed offsets per 5 M rows each).
     """
-    n = table.num_rows
     cols: dict[str, pa.ChunkedArray | pa.Array] = {}
     names = set(table.column_names)
+    nulls: pa.Array | None = None
     for name in NORMALISED:
         if name in names:
             cols[name] = _as_string(table.column(name))
         elif share and share.get(name) in names:
             cols[name] = _as_string(table.column(share[name]))
         else:
-            cols[name] = pa.nulls(n, pa.string())
+            nulls = pa.nulls(table.num_rows, pa.string()) if nulls is None else nulls
+            cols[name] = nulls
     for name in table.column_names:
         if name not in cols:
             cols[name] = _as_string(table.column(name))

@@ -98,8 +98,8 @@ SELECT {STATE}, iso_epoch(ts) AS "@timestamp", client AS "source.ip",
   nullif(substr(hier, strpos(hier, '/') + 1), '-') AS "destination.ip",
   {_URL_COLUMNS}
   'squid.access' AS "event.dataset", nullif(ident, '-') AS "user.name",
-  method AS "http.request.method", split_part(ac, '/', 2) AS "http.response.status_code",
-  split_part(ac, '/', 1) AS "event.action"
+  method AS "http.request.method", substr(ac, strpos(ac, '/') + 1) AS "http.response.status_code",
+  left(ac, strpos(ac, '/') - 1) AS "event.action"
 FROM {with_hostport("p", "url")}
 """
 
