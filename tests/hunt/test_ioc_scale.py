@@ -10,6 +10,9 @@ import json
 import random
 from pathlib import Path
 
+import pytest
+
+import aptcatch.hunt.ioc as ioc
 from aptcatch.hunt.ioc import IndicatorSet, Sweeper, parse_ioc_lines, sweep
 from aptcatch.hunt.readers import read_log
 
@@ -117,3 +120,17 @@ def test_sweep_finds_exactly_the_planted_hits(tmp_path: Path) -> None:
         # both names of a shared column report their own match (url.domain and destination.domain)
         fields = {m.field for m in matches if m.file_id == 0 and m.rule_id == "ioc.domain"}
         assert fields == {"url.domain", "destination.domain"}
+
+
+def test_large_files_sweep_as_their_own_tables(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files of SMALL_FILE rows or more are swept as one table each: the same matches as stacked."""
+    indicators = _indicators()
+    files, expected = _generate(tmp_path, 4000, 3)
+    results = [read_log(f) for f in files]
+    stacked = sweep(results, indicators)
+    monkeypatch.setattr(ioc, "SMALL_FILE", 1)
+    alone = sweep(results, indicators)
+    assert {(m.file_id, m.row_id, m.itype, m.value) for m in alone} == expected
+    assert [vars(m) for m in alone] == [vars(m) for m in stacked]
+    fields = {m.field for m in alone if m.file_id == 0 and m.rule_id == "ioc.domain"}
+    assert fields == {"url.domain", "destination.domain"}
