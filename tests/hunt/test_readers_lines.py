@@ -94,19 +94,26 @@ def test_zeek_json_and_tsv_segments_follow_the_rows(tmp_path: Path, small_buffer
     assert t.original(some) == [want[i] for i in some]
 
 
-def test_lone_carriage_return_is_read_not_a_crash(tmp_path: Path) -> None:
+def test_mixed_line_ends_are_cut_on_newlines(tmp_path: Path) -> None:
+    """DuckDB's strict parser stops at a stray CR or a line end unlike the first ones; such files are
+    cut on LF alone (a CR before it dropped), not crashed on and no line lost."""
     good = "1286536309.450 1 192.168.0.2 TCP_MISS/200 1 GET http://a.example/ - HIER_DIRECT/- -"
+    stray = good.replace("a.example/", "a.example/\rx")
     path = tmp_path / "access.log"
-    # DuckDB's sniffer takes the first line's lone CR as the line break, then its strict parser fails
-    path.write_bytes(f"{good}\r{good}\n{good}\r\n".encode())
+    path.write_bytes(f"{good}\r\n{good}\n{stray}\r\n\xff\n\n{good}".encode("latin-1"))
     r = read_log(path, "squid")
-    assert (r.rows, r.bad_lines) == (3, 0)
-    assert r.original([0, 2]) == [good, good]
+    assert isinstance(r, duck.LineResult) and not r.strict  # DuckDB's CSV scan gave up on this file
+    assert (r.rows, r.bad_lines) == (4, 1)
+    assert r.errors == ["line 4: invalid encoding"]
+    assert r.original([0, 1, 2, 3]) == [good, good, stray, good]
+    assert r.table.column("url.full").to_pylist()[2] == "http://a.example/\rx"
     z = tmp_path / "conn.log"
-    z.write_bytes(b'{"ts": 1, "id.orig_h": "10.0.0.1"}\r{"ts": 2, "id.orig_h": "10.0.0.2"}\n')
+    z.write_bytes(b'{"ts": 1, "id.orig_h": "10.0.0.1"}\r\n{"ts": 2, "id.orig_h": "10.0.0.2"}\nnope\r\n')
     zr = read_log(z, "zeek-json")
-    assert (zr.rows, zr.bad_lines) == (2, 0)
+    assert isinstance(zr, duck.LineResult) and not zr.strict
+    assert (zr.rows, zr.bad_lines, zr.errors) == (2, 1, ["line 3: not a JSON object"])
     assert zr.table.column("source.ip").to_pylist() == ["10.0.0.1", "10.0.0.2"]
+    assert zr.sigma_segments()[0].table.column("id.orig_h").to_pylist() == ["10.0.0.1", "10.0.0.2"]
 
 
 def test_rejected_lines_shift_positions_not_rows(tmp_path: Path) -> None:

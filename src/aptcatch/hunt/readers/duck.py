@@ -17,9 +17,12 @@ The raw text of an event (``event.original``) and the raw source fields Sigma ne
 memory: :class:`LineResult` reads them back from the file on demand (``original(rows)`` for the few
 alerted rows, ``sigma_segments()`` when Sigma runs), by position, streaming the lines once.
 
-A lone carriage return in the first lines makes DuckDB's sniffer take ``\\r`` as the line break and its
-strict parser stop at the next ``\\n``; such a file is read again in non-strict mode, where both count as
-line breaks (line numbers then count both).
+DuckDB's strict CSV parser stops at a carriage return that does not end a line the way the first lines
+do (a stray ``\\r`` in an LF file, an LF line in a CRLF file), and its non-strict mode cuts such files
+erratically (a line can vanish). Such a file is cut here instead, on ``\\n`` alone with one ``\\r``
+before it dropped (what ``grep`` and ``wc -l`` count as lines), undecodable lines counted as DuckDB
+counts them; the reader's SQL then runs over those lines. It is the rare path and reads the file in
+Python.
 """
 
 from __future__ import annotations
@@ -115,32 +118,59 @@ def with_hostport(source: str, url: str) -> str:
     )
 
 
-def lines_sql(path: Path, strict: bool = True) -> str:
+def lines_sql(path: Path) -> str:
     """The file as rows ``(line)``: every line DuckDB can return, blank ones included, in file order."""
     return (
         f"read_csv({sql_str(str(path))}, columns={{'line': 'VARCHAR'}}, delim={sql_str(DELIM)}, quote='',"
         f" escape='', header=false, auto_detect=false, max_line_size={MAX_LINE}, buffer_size={BUFFER},"
-        " store_rejects=true"
-        f"{'' if strict else ', strict_mode=false'})"
+        " store_rejects=true)"
     )
 
 
-def query_lines(path: Path, run: Callable[[Any, str], Any]) -> tuple[Any, bool]:
-    """``run(con, lines)`` with ``lines`` the file's :func:`lines_sql`, on a fresh connection; again in
-    non-strict mode when DuckDB's strict parser cannot cut the file (a lone carriage return). Returns
-    what ``run`` returned and whether the strict read worked."""
+def cut_lines(path: Path) -> tuple[pa.Table, list[tuple[int, str]]]:
+    """The file cut on ``\\n`` (one ``\\r`` before it dropped) as a table ``(line)``, and the lines that are
+    not UTF-8 or longer than :data:`MAX_LINE` (number, reason), which are left out as DuckDB leaves them."""
+    lines: list[str] = []
+    rejected: list[tuple[int, str]] = []
+    with path.open("rb") as fh:
+        for n, raw in enumerate(fh, 1):
+            raw = raw[:-1] if raw.endswith(b"\n") else raw
+            raw = raw[:-1] if raw.endswith(b"\r") else raw
+            if len(raw) > MAX_LINE:
+                rejected.append((n, "LINE SIZE OVER MAXIMUM"))
+                continue
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError:
+                rejected.append((n, "INVALID ENCODING"))
+    return pa.table({"line": pa.array(lines, type=pa.string())}), rejected
+
+
+def query_lines(
+    path: Path, run: Callable[[Any, str], Any], strict: bool = True
+) -> tuple[Any, list[tuple[int, str]], bool]:
+    """``run(con, lines)`` on a fresh connection, ``lines`` a relation of the file's lines in file order:
+    DuckDB's CSV scan (:func:`lines_sql`), or, when its strict parser cannot cut the file or ``strict`` is
+    false, :func:`cut_lines`. Returns what ``run`` returned, the rejected lines and whether DuckDB cut
+    the file."""
     import duckdb
 
-    for strict in (True, False):
+    if strict:
         con = connect()
         try:
-            return run(con, lines_sql(path, strict)), strict
+            return run(con, lines_sql(path)), rejected_lines(con), True
         except duckdb.InvalidInputException as exc:
-            if not strict or "state machine" not in str(exc):
+            if "state machine" not in str(exc):
                 raise
         finally:
             con.close()
-    raise AssertionError("unreachable")
+    table, rejected = cut_lines(path)
+    con = connect()
+    try:
+        con.register("__lines", table)
+        return run(con, "__lines"), rejected, False
+    finally:
+        con.close()
 
 
 def rejected_lines(con: Any) -> list[tuple[int, str]]:
@@ -167,8 +197,8 @@ class LineResult(ReadResult):
 
     ``ordinals`` gives each table row its line (1-based ordinal among the lines DuckDB returns, stable
     across reads of the same file); None when every returned line is a row (row ``i`` is line ``i + 1``).
-    ``strict`` is how the file was cut (see the module notes). ``raw_reader`` builds the Sigma segments on
-    first use.
+    ``strict`` is whether DuckDB's CSV scan cut the file (else :func:`cut_lines`, see the module notes).
+    ``raw_reader`` builds the Sigma segments on first use.
     """
 
     ordinals: np.ndarray[Any, Any] | None = None
@@ -191,7 +221,7 @@ class LineResult(ReadResult):
             reader = con.sql(f"WITH l AS (SELECT line FROM {lines}) {select}").to_arrow_reader(STREAM_BATCH)
             return pick(reader, positions)
 
-        return query_lines(self.path, run)[0]
+        return query_lines(self.path, run, self.strict)[0]
 
     def original(self, rows: Sequence[int]) -> list[str | None]:
         if not rows or self.rows == 0:
@@ -262,11 +292,10 @@ def run_lines(
     counted with ``describe`` as the error text.
     """
 
-    def run(con: Any, lines: str) -> tuple[pa.Table, list[tuple[int, str]]]:
-        table = con.sql(f"WITH l AS (SELECT line FROM {lines}) {select}").to_arrow_table()
-        return table, rejected_lines(con)
+    def run(con: Any, lines: str) -> pa.Table:
+        return con.sql(f"WITH l AS (SELECT line FROM {lines}) {select}").to_arrow_table()
 
-    (table, rejected), strict = query_lines(path, run)
+    table, rejected, strict = query_lines(path, run)
     return finish(path, fmt, table, describe, rejected, raw_reader, share, strict)
 
 
