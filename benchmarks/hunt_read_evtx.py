@@ -8,7 +8,8 @@ until it holds at least ``--events`` events, each in a fresh subprocess (so peak
 * three floors, each a part of any reader that keeps the events' text and parses it exactly:
   ``collect``: the bare parse keeping every record's text (a reader must keep it: ``event.original``);
   ``orjson``: ``collect`` plus orjson and :func:`~aptcatch.hunt.readers.winsegments.parse_record` per
-  event (the Python parse and flattening, nothing grouped or made Arrow);
+  event (the Python parse and flattening, nothing grouped or made Arrow; the parsed events of a
+  batch of 50,000 are kept until its end, as the reader keeps them);
   ``duckdb``: ``collect`` plus the texts as Arrow and the native batch's one DuckDB query (structure
   hash, System values, EventData values; nothing checked or assembled);
 * ``old``: the reader as it was before the per-shape segments (a copy is kept below);
@@ -106,7 +107,11 @@ def _old_read(path: Path) -> int:
 
 
 def _floor(mode: str, paths: list[Path], keep: list[Any]) -> int:
-    """The floors: keep the texts; parse them in Python; or ask DuckDB (per batch of 50,000 events)."""
+    """The floors: keep the texts; parse them in Python; or ask DuckDB. Per batch of 50,000 events, as
+    the reader works (the garbage collector paused): the Python objects of a batch are dropped at its
+    end, DuckDB's answers kept."""
+    import gc
+
     import orjson
     from evtx import PyEvtxParser
 
@@ -116,13 +121,17 @@ def _floor(mode: str, paths: list[Path], keep: list[Any]) -> int:
 
     events = 0
     pending: list[str] = []
+    parsed: list[Any] = []
+    gc.disable()
     for p in paths:
         records: Any = PyEvtxParser(str(p)).records_json()
         texts = [r["data"] for r in records]
         keep.append(texts)
         events += len(texts)
         if mode == "orjson":
-            keep.append([parse_record(orjson.loads(t), raw_fields) for t in texts])
+            parsed.extend(parse_record(orjson.loads(t), raw_fields) for t in texts)
+            if len(parsed) >= 50_000:
+                parsed = []
         elif mode == "duckdb":
             pending.extend(texts)
             if len(pending) >= 50_000:
