@@ -191,19 +191,24 @@ CREATE OR REPLACE TABLE ind_ip AS
 CREATE OR REPLACE TABLE ind_plen AS SELECT DISTINCT plen FROM ind_ip;
 """
 
-# Per kind, the rows of ``{src}`` (file_id, row_id, o) that can match, by a per-row key made of cheap
+# Per kind, the rows of ``{src}`` (file_id, row_id, o) with a per-row key ``k``, made of cheap
 # string functions (``split_part`` builds a list and ``rtrim`` scans a character set on every call:
 # several times the cost over millions of rows). A domain's key is its last two labels (lower-case,
 # trailing dots dropped); a URL's is its host (``{hp}``: ``{src}`` with the host and port ``hp``), the
 # one ``ind_url_host`` holds. IPv4 rows are those holding a matched distinct value (``ip_hits``).
 _NO_DOT = "CASE WHEN suffix(o, '.') THEN rtrim(o, '.') ELSE o END"
 _CANDIDATES = {
-    "domain": f"SELECT * FROM {{src}} WHERE lower(array_to_string(string_split({_NO_DOT}, '.')[-2:], '.'))"
-    " IN (SELECT l2 FROM ind_l2)",
-    "url": "SELECT * EXCLUDE (hp) FROM {hp}"
-    " WHERE contains(o, '://') AND host_only(hp) IN (SELECT host FROM ind_url_host)",
-    "hash": "SELECT * FROM {src} WHERE lower(o) IN (SELECT key FROM ind_hash)",
-    "ip": "SELECT * FROM {src} WHERE o IN (SELECT observed FROM ip_hits)",
+    "domain": f"SELECT lower(array_to_string(string_split({_NO_DOT}, '.')[-2:], '.')) AS k, * FROM {{src}}",
+    "url": "SELECT CASE WHEN contains(o, '://') THEN host_only(hp) END AS k, * EXCLUDE (hp) FROM {hp}",
+    "hash": "SELECT lower(o) AS k, * FROM {src}",
+}
+# what each kind's key is semi-joined with (the key is projected first: as a join condition expression
+# it cost a third more)
+_KEYS = {
+    "domain": "SELECT l2 FROM ind_l2",
+    "url": "SELECT host FROM ind_url_host",
+    "hash": "SELECT key FROM ind_hash",
+    "ip": "SELECT observed FROM ip_hits",
 }
 
 _IP_HITS = """
@@ -331,7 +336,11 @@ class Sweeper:
         for s in sources:
             for column, names in s.columns[kind]:
                 src = s.rows(column)
-                select = _CANDIDATES[kind].format(src=src, hp=with_hostport(src, "o"))
+                if kind == "ip":  # the value is its own key
+                    select = f"SELECT * FROM {src} WHERE o IN ({_KEYS[kind]})"
+                else:
+                    keyed = _CANDIDATES[kind].format(src=src, hp=with_hostport(src, "o"))
+                    select = f"SELECT * EXCLUDE (k) FROM ({keyed}) WHERE k IN ({_KEYS[kind]})"
                 fields = "[" + ", ".join(_literal(n) for n in names) + "]"
                 parts.append(
                     f"SELECT file_id, row_id, unnest({fields}) AS field, o AS observed FROM ({select})"
