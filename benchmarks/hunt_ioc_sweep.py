@@ -321,10 +321,8 @@ def floor_scan(squid: Path, dns: Path, sweeper: Any) -> Clock:
 
     con = sweeper.con
     con.execute(MACROS)
-    key = (
-        "lower(array_to_string(string_split(CASE WHEN suffix({0}, '.') THEN rtrim({0}, '.') ELSE {0} END,"
-        " '.')[-2:], '.')) IN (SELECT l2 FROM ind_l2)"
-    )
+    no_dot = "CASE WHEN suffix({0}, '.') THEN rtrim({0}, '.') ELSE {0} END"
+    key = f"lower(array_to_string(string_split({no_dot}, '.')[-2:], '.'))"
     squid_sql = f"""
     WITH l AS (SELECT line FROM {lines_sql(squid)}),
     s AS (SELECT line, CASE WHEN contains(line, '  ') OR contains(line, chr(9))
@@ -335,17 +333,19 @@ def floor_scan(squid: Path, dns: Path, sweeper: Any) -> Clock:
     r AS (SELECT ok, client, nullif(substr(hier, strpos(hier, '/') + 1), '-') AS peer, url, hp,
             CASE WHEN method = 'CONNECT' AND NOT contains(url, '://') THEN lower(split_part(url, ':', 1))
                  WHEN contains(url, '://') THEN host_of(hp) END AS dom
-          FROM {with_hostport("p", "url")})
-    SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE {key.format("dom")}),
-      count(*) FILTER (WHERE host_only(hp) IN (SELECT host FROM ind_url_host)),
-      count(DISTINCT client), count(DISTINCT peer) FROM r"""
+          FROM {with_hostport("p", "url")}),
+    k AS (SELECT ok, client, peer, {key.format("dom")} AS dom_key, host_only(hp) AS url_key FROM r)
+    SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE dom_key IN (SELECT l2 FROM ind_l2)),
+      count(*) FILTER (WHERE url_key IN (SELECT host FROM ind_url_host)),
+      count(DISTINCT client), count(DISTINCT peer) FROM k"""
     paths = "['$.\"id.orig_h\"', '$.\"id_orig_h\"', '$.\"id.resp_h\"', '$.\"id_resp_h\"', '$.query']"
     dns_sql = f"""
     WITH j AS (SELECT line, try(json_extract_string(line, {paths})) AS v FROM {lines_sql(dns)}),
     r AS (SELECT v IS NOT NULL AND starts_with(line, '{{') AS ok, coalesce(v[1], v[2]) AS src,
-            coalesce(v[3], v[4]) AS dst, v[5] AS q FROM j)
-    SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE {key.format("q")}),
-      count(DISTINCT src), count(DISTINCT dst) FROM r"""
+            coalesce(v[3], v[4]) AS dst, v[5] AS q FROM j),
+    k AS (SELECT ok, src, dst, {key.format("q")} AS q_key FROM r)
+    SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE q_key IN (SELECT l2 FROM ind_l2)),
+      count(DISTINCT src), count(DISTINCT dst) FROM k"""
     with Clock() as clock:
         con.execute(squid_sql).fetchall()
         con.execute(dns_sql).fetchall()
