@@ -196,6 +196,9 @@ def test_empty_batches(tmp_path: Path) -> None:
 
 @pytest.mark.corpus
 def test_native_reader_equals_the_reference_on_the_corpus(shared_data: Path) -> None:
+    regression = sorted((shared_data / "sigma" / "regression_data").rglob("*.evtx"))
+    assert len(regression) > 200
+    assert_same(list(read_evtx_files(regression)), list(read_evtx_files(regression, kind="native")))
     paths = sorted((shared_data / "evtx-attack-samples").rglob("*.evtx"))
     assert len(paths) > 200
     old = list(read_evtx_files(paths))
