@@ -30,7 +30,7 @@ import numpy as np
 import pyarrow as pa
 
 from aptcatch.hunt.readers import ReadResult
-from aptcatch.hunt.readers.duck import with_hostport
+from aptcatch.hunt.readers.duck import ident, sql_str, with_hostport
 from aptcatch.knowledge import indicators as ind
 from aptcatch.knowledge.store import KnowledgeStore
 
@@ -258,7 +258,7 @@ class _Source:
 
     def rows(self, column: str) -> str:
         """``(file_id, row_id, o)``: the non-NULL values of one column."""
-        c = _ident(column)
+        c = ident(column)
         rows = f"SELECT {self.file_id} AS file_id, __row AS row_id, {c} AS o FROM {self.name}"
         return f"({rows} WHERE {c} IS NOT NULL)"
 
@@ -341,7 +341,7 @@ class Sweeper:
                 else:
                     keyed = _CANDIDATES[kind].format(src=src, hp=with_hostport(src, "o"))
                     select = f"SELECT * EXCLUDE (k) FROM ({keyed}) WHERE k IN ({_KEYS[kind]})"
-                fields = "[" + ", ".join(_literal(n) for n in names) + "]"
+                fields = "[" + ", ".join(sql_str(n) for n in names) + "]"
                 parts.append(
                     f"SELECT file_id, row_id, unnest({fields}) AS field, o AS observed FROM ({select})"
                 )
@@ -350,14 +350,6 @@ class Sweeper:
             " NULL::VARCHAR AS observed WHERE false"
         )
         self.con.execute(f"CREATE OR REPLACE TEMP TABLE {kind}_cand AS {body}")
-
-
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _columns(table: pa.Table, shared: bool = True) -> dict[str, list[tuple[str, list[str]]]]:
