@@ -28,7 +28,7 @@ Python.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
@@ -362,16 +362,3 @@ def _as_string(col: pa.ChunkedArray) -> pa.ChunkedArray:
     if col.type == pa.string():
         return col
     return col.cast(pa.string())
-
-
-@dataclass
-class Fields:
-    """Column name -> SQL expression of it, in order (a reader's projection, built up per log type)."""
-
-    exprs: dict[str, str] = field(default_factory=dict)
-
-    def set(self, name: str, expr: str) -> None:
-        self.exprs[name] = expr
-
-    def sql(self) -> str:
-        return ", ".join(f"{e} AS {ident(n)}" for n, e in self.exprs.items())
