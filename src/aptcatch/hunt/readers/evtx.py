@@ -4,11 +4,11 @@ The parser silently skips a chunk cut short at the end of a file, so the reader 
 size against whole 64 KiB chunks and counts a partial trailing chunk as one damaged chunk.
 
 :func:`read_evtx_files` reads many files in batches, the Arrow data of a batch built at once
-(:class:`~aptcatch.hunt.readers.winsegments.Batch`). ``kind="native"`` builds it from DuckDB's JSON
-functions instead (:mod:`aptcatch.hunt.readers.evtx_native`, same output): measured slower on the
-EVTX-ATTACK-SAMPLES, it stays opt-in (see BENCHMARKS and ``benchmarks/hunt_read_evtx.py``). For large
-inputs the reader can work in worker processes: the Rust parse of a small file runs on one thread and
-holds the GIL, as does the Python half of the work (opt-in: see the function).
+(:class:`~aptcatch.hunt.readers.winsegments.Batch`). A batch built from DuckDB's JSON functions
+instead was measured slower (16.1 s against 14.6 s at 503,555 events, see BENCHMARKS) and removed
+(see git history). For large inputs the reader can work in worker processes: the Rust parse of a
+small file runs on one thread and holds the GIL, as does the Python half of the work (opt-in: see the
+function).
 
 The garbage collector is paused while a batch is read and built: between two files it would otherwise
 walk every value the batch holds, again and again (a sixth of the reading time at 500,000 events);
@@ -18,19 +18,18 @@ nothing the reader makes while it is paused is cyclic.
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 
 from aptcatch.hunt.readers.base import ReadResult
-from aptcatch.hunt.readers.evtx_native import NativeBatch
 from aptcatch.hunt.readers.windows import new_batch
-from aptcatch.hunt.readers.winsegments import Payload
+from aptcatch.hunt.readers.winsegments import Batch, Payload
 
 MAGIC = b"ElfFile\x00"
 _HEADER = 4096
@@ -38,25 +37,6 @@ _CHUNK = 65536
 _MAX_DAMAGE = 10_000  # damaged records in one file before giving up on the rest of it
 BATCH_EVENTS = 50_000  # events whose Arrow data is built at once (memory vs. per-call overhead)
 _data = itemgetter("data")
-BatchKind = Literal["reference", "native"]
-
-
-class EventBatch(Protocol):
-    """What the EVTX reader needs of a batch (``winsegments.Batch`` or :class:`NativeBatch`)."""
-
-    events: int
-
-    @property
-    def files(self) -> Sequence[Any]: ...
-    def open(self, path: Path, fmt: str) -> Any: ...
-    def ingest(self, f: Any, texts: Iterable[str], unit: str = "record") -> None: ...
-    def finish(self) -> Payload: ...
-
-
-def new_evtx_batch(mapping: dict[str, str] | None = None, kind: BatchKind = "reference") -> EventBatch:
-    """An empty batch of the given kind, with the Windows field map (and a user mapping)."""
-    batch = new_batch(mapping)
-    return NativeBatch(batch.mapping, batch.raw_fields) if kind == "native" else batch
 
 
 @contextmanager
@@ -70,7 +50,7 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read_into(batch: EventBatch, path: Path, threads: int | None = None) -> None:
+def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
     from evtx import PyEvtxParser
 
     f = batch.open(path, "evtx")
@@ -92,31 +72,27 @@ def _read_into(batch: EventBatch, path: Path, threads: int | None = None) -> Non
     f.errors.append(f"gave up after {_MAX_DAMAGE} damaged records")
 
 
-def read_evtx(path: Path, mapping: dict[str, str] | None = None, kind: BatchKind = "reference") -> ReadResult:
+def read_evtx(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
     with _gc_paused():
-        batch = new_evtx_batch(mapping, kind)
+        batch = new_batch(mapping)
         _read_into(batch, path)
         return batch.finish().results()[0]
 
 
-def _read_task(
-    paths: Sequence[Path], mapping: dict[str, str] | None, kind: BatchKind = "reference"
-) -> Payload:
+def _read_task(paths: Sequence[Path], mapping: dict[str, str] | None) -> Payload:
     with _gc_paused():
-        batch = new_evtx_batch(mapping, kind)
+        batch = new_batch(mapping)
         for p in paths:
             _read_into(batch, p, threads=1)
         return batch.finish().compact()
 
 
-def _batches(
-    paths: Sequence[Path], mapping: dict[str, str] | None, kind: BatchKind
-) -> Iterator[list[ReadResult]]:
+def _batches(paths: Sequence[Path], mapping: dict[str, str] | None) -> Iterator[list[ReadResult]]:
     """The files' results, one batch (of about :data:`BATCH_EVENTS` events) at a time."""
     i = 0
     while i < len(paths):
         with _gc_paused():
-            batch = new_evtx_batch(mapping, kind)
+            batch = new_batch(mapping)
             while i < len(paths) and batch.events < BATCH_EVENTS:
                 _read_into(batch, paths[i])
                 i += 1
@@ -143,7 +119,6 @@ def read_evtx_files(
     paths: Sequence[Path],
     mapping: dict[str, str] | None = None,
     workers: int = 1,
-    kind: BatchKind = "reference",
 ) -> Iterator[ReadResult]:
     """Read EVTX files, results in input order, the Arrow data built per batch of files.
 
@@ -152,7 +127,7 @@ def read_evtx_files(
     and gives nothing when the cores are busy anyway, so reading in this process is the default."""
     sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
     if workers <= 1 or len(paths) < 2:
-        for results in _batches(paths, mapping, kind):
+        for results in _batches(paths, mapping):
             yield from results
         return
     import multiprocessing
@@ -164,12 +139,12 @@ def read_evtx_files(
     done = 0
     try:
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for payload in pool.map(_read_task, tasks, repeat(mapping), repeat(kind)):
+            for payload in pool.map(_read_task, tasks, repeat(mapping)):
                 done += 1
                 yield from payload.results()
     except (BrokenProcessPool, OSError):  # no worker processes here: read the rest in this process
         for task in tasks[done:]:
-            yield from read_evtx_files(task, mapping, workers=1, kind=kind)
+            yield from read_evtx_files(task, mapping, workers=1)
 
 
 def looks_like_evtx(head: bytes) -> bool:

@@ -140,8 +140,8 @@ def parse_record(obj: Any, raw_fields: RawFields) -> Parsed | str:
 
     The key is (Channel, EventID, Provider name, data field names, System layout): the raw values of
     the first three (their text becomes the segment constants) and the names and layout, from which
-    :func:`plan_columns` derives the column names. Events of any shape go through here, so the readers
-    that group events differently (:mod:`aptcatch.hunt.readers.evtx_batch`) file them the same way.
+    :func:`plan_columns` derives the column names. Events of any shape go through here (the
+    ``orjson`` floor of ``benchmarks/hunt_read_evtx.py`` times it alone).
     """
     if obj.__class__ is not dict:
         return "not a JSON object"

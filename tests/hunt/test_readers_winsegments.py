@@ -1,4 +1,5 @@
-"""The native EVTX batch gives exactly the reference batch's output: segments, constants, columns, rows."""
+"""The Windows event batch (``winsegments.Batch``): shapes filed apart, values as text, damage counted,
+and a batch of many files giving each file what a batch of its own gives it."""
 
 from __future__ import annotations
 
@@ -9,24 +10,30 @@ from typing import Any
 
 import pytest
 
-from aptcatch.hunt.readers.base import ReadResult
-from aptcatch.hunt.readers.evtx import _read_into, new_evtx_batch, read_evtx_files
-from aptcatch.hunt.readers.evtx_native import NativeBatch
+from aptcatch.hunt.readers.base import ROW, ReadResult, Segment
+from aptcatch.hunt.readers.evtx import read_evtx, read_evtx_files
 from aptcatch.hunt.readers.windows import new_batch
+from aptcatch.hunt.readers.winsegments import Batch
 
 SYSMON = "Microsoft-Windows-Sysmon/Operational"
 
 
+def _by_first_row(res: ReadResult) -> list[Segment]:
+    """A file's segments ordered by their first row (their order follows the batch's groups)."""
+    return sorted(res.segments or (), key=lambda s: s.table.column(ROW)[0].as_py())
+
+
 def assert_same(old: Sequence[ReadResult], new: Sequence[ReadResult]) -> None:
-    """Every file: path, format, damage, normalised table, originals, and the segments in order."""
+    """Every file: path, format, damage, normalised table, originals, and the same segments."""
     assert len(old) == len(new)
     for a, b in zip(old, new, strict=True):
         assert (a.path, a.format, a.bad_lines, a.errors) == (b.path, b.format, b.bad_lines, b.errors)
         assert a.table.equals(b.table), a.path
         assert list(a.originals or ()) == list(b.originals or ())
         assert a.segments is not None and b.segments is not None
-        assert [s.constants for s in a.segments] == [s.constants for s in b.segments], a.path
-        for x, y in zip(a.segments, b.segments, strict=True):
+        segs_a, segs_b = _by_first_row(a), _by_first_row(b)
+        assert [s.constants for s in segs_a] == [s.constants for s in segs_b], a.path
+        for x, y in zip(segs_a, segs_b, strict=True):
             assert x.table.schema == y.table.schema, (a.path, x.constants)
             assert x.table.equals(y.table), (a.path, x.constants)
 
@@ -69,7 +76,7 @@ def _sysmon(i: int, pid: Any = None, **data: Any) -> str:
 def _cases() -> list[list[str]]:
     """Event texts per file: every shape and value kind the readers treat apart."""
     sysmon = [_sysmon(i, pid=str(i) if i % 3 == 0 else None) for i in range(8)]
-    # the same structure with values DuckDB writes differently: read by Python, in the same groups
+    # the same structure with values whose text is easy to get wrong, in the same group
     suspects = [
         _sysmon(20, pid=2.5),
         _sysmon(21, pid=2**64),
@@ -125,24 +132,31 @@ def _cases() -> list[list[str]]:
     return [sysmon, mixed, exotic, nulls, [], sysmon[:2] + mixed[:2]]
 
 
-def _read(batch: Any, files: list[list[str]], tmp_path: Path) -> list[ReadResult]:
-    for i, texts in enumerate(files):
+def _read(batch: Batch, files: list[list[str]], tmp_path: Path, first: int = 0) -> list[ReadResult]:
+    for i, texts in enumerate(files, first):
         batch.ingest(batch.open(tmp_path / f"f{i}.json", "windows-json"), iter(texts))
     return list(batch.finish().results())
 
 
+def _eids(res: ReadResult) -> list[Any]:
+    return [s.constants.get("EventID") for s in res.segments or ()]
+
+
 @pytest.mark.parametrize("mapping", [None, {"Image": "url.full", "EventRecordID": "source.port"}])
-def test_native_batch_equals_the_reference(tmp_path: Path, mapping: dict[str, str] | None) -> None:
+def test_shapes_rows_and_values(tmp_path: Path, mapping: dict[str, str] | None) -> None:
     files = _cases()
-    batch = new_evtx_batch(mapping, "native")
-    assert isinstance(batch, NativeBatch)
-    new = _read(batch, files, tmp_path)
-    assert_same(_read(new_batch(mapping), files, tmp_path), new)
-    # DuckDB read the plain Sysmon events; the mixed file's odd ones and the exotic file went to Python
-    assert 2 * len(files[0]) + len(files[3]) <= batch.native_events < sum(map(len, files)) - len(files[2])
-    mixed = new[1]
-    eids = [s.constants.get("EventID") for s in mixed.segments or ()]
-    assert "4624" in eids and eids.count("1") >= 2  # int 1 and text "1" stay apart
+    results = _read(new_batch(mapping), files, tmp_path)
+    assert [r.rows for r in results] == [8, 24, 5, 2, 0, 4]
+    for r, texts in zip(results, files, strict=True):
+        assert r.table.num_rows == r.rows == sum(s.rows for s in r.segments or ())
+        rows = sorted(i for s in r.segments or () for i in s.table.column(ROW).to_pylist())
+        assert rows == list(range(r.rows))  # every event in exactly one segment
+        if r.bad_lines == 0:
+            assert list(r.originals or ()) == texts
+    mixed = results[1]
+    eids = _eids(mixed)
+    assert "4624" in eids and "104" in eids and eids.count("1") >= 3  # int 1, text "1", other System
+    assert mixed.table.column("event.code").to_pylist()[:3] == ["4624", "104", "4"]  # file order
     sysmon = next(s for s in mixed.segments or () if s.table.num_rows > 5)
     assert sysmon.table.column("ProcessId").to_pylist()[3:8] == [
         "2.5",
@@ -151,61 +165,69 @@ def test_native_batch_equals_the_reference(tmp_path: Path, mapping: dict[str, st
         "23",
         "18446744073709551615",
     ]
+    if mapping:
+        assert sysmon.table.column("Image").to_pylist()[0] == "C:\\a0.exe"  # raw names stay
+        assert mixed.table.column("url.full").to_pylist()[-1] == "C:\\a7.exe"
+        assert mixed.table.column("source.port").to_pylist()[0] == "7"
 
 
-def test_texts_that_are_no_json_go_through_python(tmp_path: Path) -> None:
+def test_odd_event_ids_and_shapes(tmp_path: Path) -> None:
+    res = _read(new_batch(None), [_cases()[2]], tmp_path)[0]
+    assert (res.rows, res.bad_lines, res.errors) == (5, 1, ["record 3: no Windows event"])
+    assert sorted(_eids(res)) == ["1", "1,2", "3", "true"]  # True is not filed with 1
+    assert res.table.column("destination.ip").to_pylist()[2] == "203.0.113.5"  # Winlogbeat shape
+
+
+def test_texts_that_are_no_json(tmp_path: Path) -> None:
     files = [["{broken", "", "[1, 2]", *_cases()[1]], _cases()[0]]
-    batch = new_evtx_batch(None, "native")
-    new = _read(batch, files, tmp_path)
-    assert_same(_read(new_batch(None), files, tmp_path), new)
-    assert new[0].bad_lines == 2 and new[0].errors[0].startswith("record 1:")
-    assert isinstance(batch, NativeBatch) and batch.native_events == 0
+    bad, good = _read(new_batch(None), files, tmp_path)
+    assert bad.bad_lines == 2 and bad.errors[0].startswith("record 1:") and bad.rows == len(_cases()[1])
+    assert good.bad_lines == 0 and good.rows == len(files[1])
 
 
 def test_values_as_text(tmp_path: Path) -> None:
     """A float's text does not depend on its column (Arrow writes 1e15 as 1e+15, cell() the integer)."""
-    for batch in (new_batch(None), new_evtx_batch(None, "native")):
-        res = _read(batch, [_cases()[1]], tmp_path)[0]
-        seg = next(s for s in res.segments or () if s.constants.get("EventID") == "5")
-        row = seg.table.to_pylist()[0]
-        assert (row["Float"], row["Big"], row["Half"], row["Neg"], row["T"]) == (
-            "1",
-            "1000000000000000",
-            "2.5",
-            "-3",
-            "true",
-        )
-        data = next(s for s in res.segments or () if s.constants.get("EventID") == "4")
-        assert data.table.column("Data").to_pylist() == ["a,b"]
-        assert "x" in res.table.column("user.name").to_pylist()  # the first source, though an object
+    res = _read(new_batch(None), [_cases()[1]], tmp_path)[0]
+    seg = next(s for s in res.segments or () if s.constants.get("EventID") == "5")
+    row = seg.table.to_pylist()[0]
+    assert (row["Float"], row["Big"], row["Half"], row["Neg"], row["T"]) == (
+        "1",
+        "1000000000000000",
+        "2.5",
+        "-3",
+        "true",
+    )
+    data = next(s for s in res.segments or () if s.constants.get("EventID") == "4")
+    assert data.table.column("Data").to_pylist() == ["a,b"]
+    assert "x" in res.table.column("user.name").to_pylist()  # the first source, though an object
 
 
 def test_event_count_of_a_file_ingested_twice(tmp_path: Path) -> None:
-    for batch in (new_batch(None), new_evtx_batch(None, "native")):
-        f = batch.open(tmp_path / "x.evtx", "evtx")
-        batch.ingest(f, iter(_cases()[0][:2]))
-        batch.ingest(f, iter(_cases()[0][2:3]))  # after a damaged record the reader goes on
-        assert batch.events == 3
+    batch = new_batch(None)
+    f = batch.open(tmp_path / "x.evtx", "evtx")
+    batch.ingest(f, iter(_cases()[0][:2]))
+    batch.ingest(f, iter(_cases()[0][2:3]))  # after a damaged record the reader goes on
+    assert batch.events == 3
+    (res,) = batch.finish().results()
+    assert res.rows == 3 and list(res.originals or ()) == _cases()[0][:3]
 
 
 def test_empty_batches(tmp_path: Path) -> None:
-    assert _read(new_evtx_batch(None, "native"), [], tmp_path) == []
-    (res,) = _read(new_evtx_batch(None, "native"), [["", "{bad"]], tmp_path)
+    assert _read(new_batch(None), [], tmp_path) == []
+    (res,) = _read(new_batch(None), [["", "{bad"]], tmp_path)
     assert res.rows == 0 and res.bad_lines == 1 and res.segments == []
 
 
+def test_one_batch_of_many_files_gives_each_file_its_own_result(tmp_path: Path) -> None:
+    files = _cases()
+    alone = [_read(new_batch(None), [texts], tmp_path, first=i)[0] for i, texts in enumerate(files)]
+    assert_same(alone, _read(new_batch(None), files, tmp_path))
+
+
 @pytest.mark.corpus
-def test_native_reader_equals_the_reference_on_the_corpus(shared_data: Path) -> None:
+def test_evtx_files_read_together_as_each_alone(shared_data: Path) -> None:
     regression = sorted((shared_data / "sigma" / "regression_data").rglob("*.evtx"))
-    assert len(regression) > 200
-    assert_same(list(read_evtx_files(regression)), list(read_evtx_files(regression, kind="native")))
     paths = sorted((shared_data / "evtx-attack-samples").rglob("*.evtx"))
-    assert len(paths) > 200
-    old = list(read_evtx_files(paths))
-    assert_same(old, list(read_evtx_files(paths, kind="native")))
-    batch = new_evtx_batch(None, "native")
-    assert isinstance(batch, NativeBatch)
-    for p in paths[:40]:
-        _read_into(batch, p)
-    assert_same(old[:40], batch.finish().results())
-    assert batch.native_events > 0.8 * batch.events  # most events read by DuckDB
+    assert len(regression) > 200 and len(paths) > 200
+    for group in (regression, paths):
+        assert_same([read_evtx(p) for p in group], list(read_evtx_files(group)))
