@@ -17,16 +17,15 @@ nothing the reader makes while it is paused is cyclic.
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from contextlib import contextmanager
 from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+from aptcatch.hunt.gc_pause import gc_paused
 from aptcatch.hunt.readers.base import ReadResult
 from aptcatch.hunt.readers.windows import new_batch
 from aptcatch.hunt.readers.winsegments import Batch, Payload
@@ -37,17 +36,6 @@ _CHUNK = 65536
 _MAX_DAMAGE = 10_000  # damaged records in one file before giving up on the rest of it
 BATCH_EVENTS = 50_000  # events whose Arrow data is built at once (memory vs. per-call overhead)
 _data = itemgetter("data")
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
@@ -73,14 +61,14 @@ def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
 
 
 def read_evtx(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
-    with _gc_paused():
+    with gc_paused():
         batch = new_batch(mapping)
         _read_into(batch, path)
         return batch.finish().results()[0]
 
 
 def _read_task(paths: Sequence[Path], mapping: dict[str, str] | None) -> Payload:
-    with _gc_paused():
+    with gc_paused():
         batch = new_batch(mapping)
         for p in paths:
             _read_into(batch, p, threads=1)
@@ -91,7 +79,7 @@ def _batches(paths: Sequence[Path], mapping: dict[str, str] | None) -> Iterator[
     """The files' results, one batch (of about :data:`BATCH_EVENTS` events) at a time."""
     i = 0
     while i < len(paths):
-        with _gc_paused():
+        with gc_paused():
             batch = new_batch(mapping)
             while i < len(paths) and batch.events < BATCH_EVENTS:
                 _read_into(batch, paths[i])
