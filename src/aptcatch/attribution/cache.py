@@ -25,16 +25,15 @@ from __future__ import annotations
 import contextlib
 import copyreg
 import dataclasses
-import gc
 import hashlib
 import os
 import pickle
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
 from aptcatch.attribution import knowledge_facts
 from aptcatch.attribution import profiles as profiles_mod
+from aptcatch.gc_pause import gc_paused
 from aptcatch.knowledge.models import Claim
 from aptcatch.knowledge.store import KnowledgeStore
 
@@ -104,18 +103,6 @@ for _cls in (Claim, knowledge_facts.Assertion, knowledge_facts.GroupInfo, knowle
     _DISPATCH[_cls] = _by_constructor(_cls)  # type: ignore[assignment]
 
 
-@contextlib.contextmanager
-def _no_gc() -> Iterator[None]:
-    """Loading creates ~10^5 small objects; the cyclic collector would rescan them many times."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
-
-
 def read(path: Path) -> profiles_mod.Profiles | None:
     """The cached profiles in ``path``, or None (absent, unreadable or of another format)."""
     try:
@@ -123,7 +110,7 @@ def read(path: Path) -> profiles_mod.Profiles | None:
     except OSError:
         return None
     try:
-        with _no_gc():
+        with gc_paused():  # loading creates ~10^5 small objects, no cycles
             got = pickle.loads(data)  # our own file beside the user's store (module doc)
     except Exception:  # any broken file: drop it and rebuild
         with contextlib.suppress(OSError):

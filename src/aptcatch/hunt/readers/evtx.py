@@ -25,7 +25,7 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
-from aptcatch.hunt.gc_pause import gc_paused
+from aptcatch.gc_pause import gc_paused
 from aptcatch.hunt.readers.base import ReadResult
 from aptcatch.hunt.readers.windows import new_batch
 from aptcatch.hunt.readers.winsegments import Batch, Payload

@@ -36,7 +36,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aptcatch.hunt.gc_pause import gc_paused
+from aptcatch.gc_pause import gc_paused
 from aptcatch.hunt.readers.base import ROW, ReadResult
 from aptcatch.hunt.sigma import ir
 from aptcatch.hunt.sigma.evaluate import Hit, SigmaRun
@@ -420,7 +420,7 @@ class VectorSigma:
         self.planner = Planner(self.rules, cache_key)
 
     def run(self, results: Sequence[ReadResult]) -> SigmaRun:
-        with gc_paused():  # see aptcatch.hunt.gc_pause: 1 s of 4 at 500 k events went to collections
+        with gc_paused():  # see aptcatch.gc_pause: 1 s of 4 at 500 k events went to collections
             return self._run(results)
 
     def _run(self, results: Sequence[ReadResult]) -> SigmaRun:

@@ -6,7 +6,7 @@ import gc
 
 import pytest
 
-from aptcatch.hunt.gc_pause import gc_paused
+from aptcatch.gc_pause import gc_paused
 
 
 def test_paused_inside_and_restored_after() -> None:
