@@ -31,17 +31,20 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import subprocess_runs
 
 REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "evtx-attack-samples"
 OUT = REPO / "benchmarks" / "results" / "hunt_read_evtx.json"
+SCRIPT = Path(__file__).resolve()
 MODES = ("bare", "collect", "orjson", "old", "new-1", "new-2")
 
 
@@ -176,26 +179,14 @@ def measure(mode: str, paths: list[Path]) -> dict[str, Any]:
     }
 
 
-def _run(mode: str, listing: Path) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", mode, "--list", str(listing)]
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO).stdout
-    return dict(json.loads(out.splitlines()[-1]))
-
-
 def _scenario(name: str, paths: list[Path], repeat: int, modes: tuple[str, ...]) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-        fh.write("\n".join(str(p) for p in paths))
-        listing = Path(fh.name)
-    try:
+    with subprocess_runs.listing(paths) as files:
         runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
         for i in range(repeat):
             for mode in modes:
                 if mode == "old" and i > 0 and name != "1x":
                     continue  # the old reader is slow and steady at scale: once is enough
-                runs[mode].append(_run(mode, listing))
-                print(name, mode, runs[mode][-1], file=sys.stderr)
-    finally:
-        listing.unlink()
+                runs[mode].append(subprocess_runs.run_measure(SCRIPT, mode, files))
     best = {m: min(r, key=lambda x: x["seconds"]) for m, r in runs.items() if r}
     bare = best["bare"]["seconds"]
     bare_cpu = best["bare"]["cpu_seconds"]
@@ -220,31 +211,16 @@ def main() -> None:
     ap.add_argument("--list", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
-        paths = [Path(p) for p in args.list.read_text().splitlines() if p]
-        print(json.dumps(measure(args.measure, paths)))
+        print(json.dumps(measure(args.measure, subprocess_runs.read_listing(args.list))))
         return
     files = sorted(CORPUS.rglob("*.evtx"))
     if not files:
         sys.exit(f"no EVTX files under {CORPUS}")
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).date().isoformat(),
-        "machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
-        "command": "benchmarks/hunt_read_evtx.py " + " ".join(sys.argv[1:]),
-    }
+    result: dict[str, Any] = subprocess_runs.header(SCRIPT.name)
     result["1x"] = _scenario("1x", files, args.repeat, MODES)
     copies = -(-args.events // result["1x"]["events"])
     with tempfile.TemporaryDirectory(prefix="evtx-bench-") as tmp:
-        paths = []
-        for c in range(copies):
-            folder = Path(tmp) / f"copy{c:03d}"
-            folder.mkdir()
-            for i, f in enumerate(files):
-                target = folder / f"{i:04d}.evtx"
-                try:
-                    os.link(f, target)
-                except OSError:
-                    target.write_bytes(f.read_bytes())
-                paths.append(target)
+        paths = subprocess_runs.replicate(files, copies, Path(tmp))
         result[f"{copies}x"] = _scenario(f"{copies}x", paths, args.repeat, MODES)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -36,21 +36,24 @@ import re
 import resource
 import sqlite3
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import subprocess_runs
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
 CORPUS = DATA / "evtx-attack-samples"
 RULES = DATA / "sigma" / "rules" / "windows"
 OUT = REPO / "benchmarks" / "results" / "hunt_sigma_speed.json"
+SCRIPT = Path(__file__).resolve()
 MODES = ("compile-cold", "compile-cached", "bare", "hunt-plan", "hunt", "sqlite-convert", "sqlite", "check")
 
 
@@ -239,15 +242,6 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
     return out
 
 
-def _run(mode: str, listing: Path, env: dict[str, str], opts: dict[str, Any]) -> dict[str, Any]:
-    cmd = [sys.executable, str(Path(__file__).resolve()), "--measure", mode, "--list", str(listing)]
-    cmd += ["--opts", json.dumps(opts)]
-    done = subprocess.run(cmd, check=True, capture_output=True, text=True, cwd=REPO, env=env)
-    result = dict(json.loads(done.stdout.splitlines()[-1]))
-    print(mode, result, file=sys.stderr)
-    return result
-
-
 def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The run with the median wall time, with every run's time beside it."""
     ordered = sorted(runs, key=lambda r: r["seconds"])
@@ -260,10 +254,7 @@ def _median(runs: list[dict[str, Any]]) -> dict[str, Any]:
 def _scenario(
     paths: list[Path], modes: list[str], repeat: int, env: dict[str, str], opts: dict[str, Any]
 ) -> dict[str, Any]:
-    with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False) as fh:
-        fh.write("\n".join(str(p) for p in paths))
-        listing = Path(fh.name)
-    try:
+    with subprocess_runs.listing(paths) as files:
         runs: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
         for i in range(repeat):
             for m in modes:  # interleaved, so a burst of load on the machine hits every mode
@@ -277,9 +268,8 @@ def _scenario(
                         f.unlink()
                 if m == "sqlite" and i and opts["scaled"]:
                     continue  # minutes per run at scale: once
-                runs[m].append(_run(m, listing, env, opts))
-    finally:
-        listing.unlink()
+                extra = ["--opts", json.dumps(opts)]
+                runs[m].append(subprocess_runs.run_measure(SCRIPT, m, files, extra, env))
     out: dict[str, Any] = {"files": len(paths), "modes": {m: _median(r) for m, r in runs.items() if r}}
     modes_out = out["modes"]
     if "bare" in modes_out:
@@ -301,21 +291,6 @@ def _scenario(
     return out
 
 
-def _replicate(files: list[Path], copies: int, tmp: Path) -> list[Path]:
-    paths = []
-    for c in range(copies):
-        folder = tmp / f"copy{c:03d}"
-        folder.mkdir()
-        for i, f in enumerate(files):
-            target = folder / f"{i:04d}.evtx"
-            try:
-                os.link(f, target)
-            except OSError:
-                target.symlink_to(f)
-            paths.append(target)
-    return paths
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=500_000, help="events in the replicated folder (at least)")
@@ -327,18 +302,14 @@ def main() -> None:
     ap.add_argument("--opts", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
-        paths = [Path(p) for p in args.list.read_text().splitlines() if p]
-        print(json.dumps(measure(args.measure, paths, json.loads(args.opts))))
+        print(
+            json.dumps(measure(args.measure, subprocess_runs.read_listing(args.list), json.loads(args.opts)))
+        )
         return
     files = sorted(CORPUS.rglob("*.evtx"))
     if not files:
         sys.exit(f"no EVTX files under {CORPUS}")
-    result: dict[str, Any] = {
-        "date": datetime.now(UTC).date().isoformat(),
-        "machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
-        "command": "benchmarks/hunt_sigma_speed.py " + " ".join(sys.argv[1:]),
-        "rules": str(RULES.relative_to(DATA)),
-    }
+    result: dict[str, Any] = {**subprocess_runs.header(SCRIPT.name), "rules": str(RULES.relative_to(DATA))}
     with tempfile.TemporaryDirectory(prefix="sigma-bench-") as tmp_name:
         tmp = Path(tmp_name)
         (tmp / "cache").mkdir()
@@ -353,7 +324,7 @@ def main() -> None:
         result["1x"] = one
         copies = -(-args.events // one["events"])
         (tmp / "data").mkdir()
-        paths = _replicate(files, copies, tmp / "data")
+        paths = subprocess_runs.replicate(files, copies, tmp / "data")
         opts.update(sqlite_every=args.sqlite_every, scaled=True)
         scaled_modes = ["bare", "hunt-plan", "hunt", "sqlite"]
         result[f"{copies}x"] = _scenario(paths, scaled_modes, args.repeat, env, opts)
