@@ -12,7 +12,9 @@ until it holds at least ``--events`` events, each in a fresh subprocess (so peak
   batch of 50,000 are kept until its end, as the reader keeps them);
 * ``old``: the reader as it was before the per-shape segments (a copy is kept below);
 * ``new-1``: :func:`read_evtx_files` in this process (the default, the reference batch);
-  ``new-2``: with two worker processes (their CPU time is not counted: forkserver's children).
+  ``new-2``: in two worker processes, as the DuckDB engine reads a large input on two cores
+  (:func:`~aptcatch.hunt.engines.winpool.read_pooled`; their CPU time is not counted: forkserver's
+  children).
 
 A ``native`` mode (a batch built from DuckDB's JSON functions) and its ``duckdb`` floor were measured
 slower than ``new-1`` (16.1 s against 14.6 s at 503,555 events) and removed with that batch (see git
@@ -157,9 +159,14 @@ def measure(mode: str, paths: list[Path]) -> dict[str, Any]:
     elif mode == "old":
         for p in paths:
             events += _old_read(p)
+    elif mode == "new-2":
+        from aptcatch.hunt.engines.winpool import read_pooled
+
+        for shard in read_pooled([(p, "evtx") for p in paths], None, workers=2):
+            events += sum(r.rows for r in shard.results)
+            keep += shard.results
     else:
-        workers = 2 if mode == "new-2" else 1
-        for r in read_evtx_files(paths, workers=workers):
+        for r in read_evtx_files(paths):
             events += r.rows
             keep.append(r)
     seconds = time.perf_counter() - start

@@ -14,6 +14,10 @@ Modes:
   segment plans of earlier runs read from the plan cache (what every hunt after the first one does);
   ``hunt-plan``: the same with the plan cache emptied first, so every event shape is planned (the
   first hunt with a new rule set); it runs before ``hunt`` in each round and writes the plans it reads;
+* ``hunt-cores``: the hunt as ``aptcatch hunt`` runs it, on every core: the DuckDB engine with the
+  rules given beforehand (``prepare_sigma``), so large inputs are read and evaluated in one worker
+  process per core (:mod:`aptcatch.hunt.engines.winpool`; plans from the cache); ``cpu_s`` counts the
+  workers too;
 * ``sqlite``: the naive pipeline — pySigma's SQLite backend with the same pipelines (queries converted
   once and cached, timed apart as ``sqlite-convert``), the events read by the same reader into one
   SQLite table (columns ``TEXT COLLATE NOCASE`` named as Sigma names them, as Zircolite builds it),
@@ -54,7 +58,23 @@ CORPUS = DATA / "evtx-attack-samples"
 RULES = DATA / "sigma" / "rules" / "windows"
 OUT = REPO / "benchmarks" / "results" / "hunt_sigma_speed.json"
 SCRIPT = Path(__file__).resolve()
-MODES = ("compile-cold", "compile-cached", "bare", "hunt-plan", "hunt", "sqlite-convert", "sqlite", "check")
+MODES = (
+    "compile-cold",
+    "compile-cached",
+    "bare",
+    "hunt-plan",
+    "hunt",
+    "hunt-cores",
+    "sqlite-convert",
+    "sqlite",
+    "check",
+)
+
+
+def _cpu_s() -> float:
+    """CPU seconds of this process and its finished children."""
+    usage = [resource.getrusage(w) for w in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def _rss_mib() -> int:
@@ -215,6 +235,29 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
             "rules_applied": len(run.applied),
         }
         start = t_rules  # the hunt itself, rules already compiled
+    elif mode == "hunt-cores":
+        from aptcatch.hunt.engines import EngineOptions, open_engine
+
+        rs = _load_rules()
+        t_rules = time.perf_counter()
+        cpu0 = _cpu_s()
+        with open_engine("duckdb", EngineOptions()) as engine:
+            engine.prepare_sigma(rs.rules, cache_key=rs.key)
+            results = engine.read([str(p) for p in paths]).results
+            t_read = time.perf_counter()
+            run = engine.run_sigma(results, rs.rules, cache_key=rs.key)
+        t_eval = time.perf_counter()
+        out = {
+            "read_s": round(t_read - t_rules, 3),  # with the evaluation, when the workers ran it
+            "eval_s": round(t_eval - t_read, 3),
+            "hunt_s": round(t_eval - t_rules, 3),
+            "cpu_s": round(_cpu_s() - cpu0, 3),
+            "events": sum(r.rows for r in results),
+            "detections": len(run.hits),
+            "rules_fired": len({h.rule for h in run.hits}),
+            "rules_applied": len(run.applied),
+        }
+        start = t_rules
     elif mode == "sqlite-convert":
         out = {"queries": len(_sqlite_queries(Path(opts["sqlite_cache"])))}
     elif mode == "sqlite":
@@ -276,7 +319,7 @@ def _scenario(
         bare = modes_out["bare"]
         events = bare["events"]
         out["events"] = events
-        for m in ("bare", "hunt-plan", "hunt", "sqlite"):
+        for m in ("bare", "hunt-plan", "hunt", "hunt-cores", "sqlite"):
             if m in modes_out:
                 modes_out[m]["events_per_s"] = round(events / modes_out[m]["seconds"])
                 modes_out[m]["ratio_to_bare"] = round(modes_out[m]["seconds"] / bare["seconds"], 2)
@@ -326,7 +369,7 @@ def main() -> None:
         (tmp / "data").mkdir()
         paths = subprocess_runs.replicate(files, copies, tmp / "data")
         opts.update(sqlite_every=args.sqlite_every, scaled=True)
-        scaled_modes = ["bare", "hunt-plan", "hunt", "sqlite"]
+        scaled_modes = ["bare", "hunt-plan", "hunt", "hunt-cores", "sqlite"]
         result[f"{copies}x"] = _scenario(paths, scaled_modes, args.repeat, env, opts)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     OUT.parent.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from aptcatch.hunt.engines.winpool import read_pooled
 from aptcatch.hunt.readers import read_log
 from aptcatch.hunt.readers.base import NORMALISED, ROW, ReadResult, Segment
 from aptcatch.hunt.readers.evtx import read_evtx, read_evtx_files
@@ -211,7 +212,7 @@ def test_real_evtx_counts_and_fields(shared_data: Path, tmp_path: Path) -> None:
     base = shared_data / "evtx-attack-samples"
     sysmon = base / "Defense Evasion" / "DE_UAC_Disabled_Sysmon_12_13.evtx"
     security = base / "Lateral Movement" / "LM_WMI_4624_4688_TargetHost.evtx"
-    results = list(read_evtx_files([sysmon, security], workers=1))
+    results = list(read_evtx_files([sysmon, security]))
     for path, r in zip((sysmon, security), results, strict=True):
         records = [rec["data"] for rec in PyEvtxParser(str(path)).records_json()]
         assert r.rows == len(records) and r.bad_lines == 0 and r.path == path
@@ -231,7 +232,7 @@ def test_real_evtx_counts_and_fields(shared_data: Path, tmp_path: Path) -> None:
     assert t.column("source.ip").to_pylist()[1] == "10.0.2.17"
     assert t.column("event.code").to_pylist()[:5] == ["4624", "4624", "4624", "4624", "4688"]
     # the same files through worker processes give the same tables
-    pooled = list(read_evtx_files([sysmon, security], workers=2))
+    pooled = [r for s in read_pooled([(sysmon, "evtx"), (security, "evtx")], None, 2) for r in s.results]
     assert [p.table.equals(r.table) for p, r in zip(pooled, results, strict=True)] == [True, True]
     assert pooled[1].original([2]) == results[1].original([2])
     # damaged copies: counted, never fatal
@@ -241,6 +242,6 @@ def test_real_evtx_counts_and_fields(shared_data: Path, tmp_path: Path) -> None:
     data = bytearray(security.read_bytes())
     data[4096 + 512 : 4096 + 1500] = b"\xa5" * 988
     bad.write_bytes(bytes(data))
-    for damaged in read_evtx_files([cut, bad], workers=1):
+    for damaged in read_evtx_files([cut, bad]):
         assert damaged.bad_lines >= 1 and damaged.errors
         assert damaged.rows == damaged.table.num_rows == sum(s.rows for s in damaged.segments or ())

@@ -84,7 +84,12 @@ import click
     show_default=True,
     help="duckdb: embedded, local files. spark: PySpark (local[N]; hdfs:// and file:// inputs too).",
 )
-@click.option("--cores", type=int, help="Spark: local[N] (default: all cores).")
+@click.option(
+    "--cores",
+    type=click.IntRange(min=1),
+    help="Cores to use: Spark local[N]; duckdb: worker processes for large EVTX/Windows JSON input"
+    " (default: all).",
+)
 @click.option("--driver-memory", default="2g", show_default=True, help="Spark driver memory.")
 @click.option(
     "--spark-conf",
@@ -138,6 +143,8 @@ def hunt(
     store: Any = None
     try:
         with open_engine(engine, EngineOptions(cores, driver_memory, tuple(conf))) as eng:
+            if ruleset is not None:
+                eng.prepare_sigma(ruleset.rules, cache_key=ruleset.key)
             reading = eng.read(list(logs), None if fmt == "auto" else fmt, fields)
             results, missing = reading.results, reading.missing
             if not results and missing:

@@ -46,7 +46,7 @@ class EngineError(RuntimeError):
 class EngineOptions:
     """Options every engine accepts; each takes what applies to it (DuckDB ignores the Spark ones)."""
 
-    cores: int | None = None  # Spark local[N]; None: all cores
+    cores: int | None = None  # Spark local[N]; DuckDB: worker processes for large EVTX inputs; None: all
     driver_memory: str = "2g"
     spark_conf: tuple[tuple[str, str], ...] = ()  # extra Spark settings, e.g. (("spark.jars", "/opt/a.jar"),)
 
@@ -68,6 +68,9 @@ class HuntEngine(Protocol):
     def read(
         self, sources: Sequence[str], fmt: str | None = None, mapping: dict[str, str] | None = None
     ) -> Reading: ...
+
+    def prepare_sigma(self, rules: Sequence[CompiledRule], *, cache_key: str | None = None) -> None:
+        """The rules ``run_sigma`` will get, known before ``read`` (an engine may evaluate while reading)."""
 
     def sweep_iocs(self, results: Sequence[ReadResult], indicators: IndicatorSet) -> list[Match]: ...
 

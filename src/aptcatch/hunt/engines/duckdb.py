@@ -1,17 +1,22 @@
 """The DuckDB engine: the Python readers (one Arrow table per file) and ``ioc.sweep``'s DuckDB joins.
 
 This is what ``aptcatch hunt`` has always run, put behind :class:`~aptcatch.hunt.engines.HuntEngine`.
+Large Windows event inputs (EVTX, Windows JSON lines) are read in worker processes, one per core
+(``EngineOptions.cores``), which also evaluate the Sigma rules the engine was given beforehand
+(:meth:`DuckDBEngine.prepare_sigma`; see :mod:`aptcatch.hunt.engines.winpool`).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING
 
 from aptcatch.hunt.engines import EngineOptions, Reading
+from aptcatch.hunt.engines.winpool import Shard
 from aptcatch.hunt.ioc import IndicatorSet, Match, sweep
 from aptcatch.hunt.readers import ReadResult, build_table, read_log
 
@@ -36,16 +41,48 @@ def expand(sources: Sequence[str]) -> tuple[list[Path], list[str]]:
     return files, missing
 
 
-def read_files(files: list[Path], fmt: str | None, mapping: dict[str, str] | None) -> list[ReadResult]:
-    """Every file read once, in input order; EVTX files together (their tables are built per batch)."""
+@dataclass
+class Pooled:
+    """Results read (and maybe evaluated) by worker processes: each shard's results and Sigma run."""
+
+    shards: list[Shard] = field(default_factory=list)
+
+
+def read_files(
+    files: list[Path],
+    fmt: str | None,
+    mapping: dict[str, str] | None,
+    workers: int = 1,
+    rules: Sequence[CompiledRule] | None = None,
+    cache_key: str | None = None,
+    pooled: Pooled | None = None,
+) -> list[ReadResult]:
+    """Every file read once, results in input order. EVTX files are read together (their tables are
+    built per batch); when the Windows event files (EVTX, Windows JSON lines) are large enough and
+    ``workers`` > 1 they are read in worker processes, which also run ``rules`` on them (the shards go
+    to ``pooled``)."""
+    from aptcatch.hunt.engines import winpool
     from aptcatch.hunt.readers import detect_format
     from aptcatch.hunt.readers.evtx import read_evtx_files
 
     formats = [fmt or (detect_format(f) if f.is_file() else None) for f in files]
+    windows = [(f, k) for f, k in zip(files, formats, strict=True) if k in winpool.FORMATS]
+    sizes = [f.stat().st_size for f, _ in windows]
+    if pooled is not None and winpool.worth_it(sizes, workers):
+        done = _kept(winpool.read_pooled(windows, mapping, workers, rules, cache_key), pooled)
+        pairs = zip(files, formats, strict=True)
+        return [next(done) if k in winpool.FORMATS else read_log(f, k, mapping) for f, k in pairs]
     evtx = [f for f, k in zip(files, formats, strict=True) if k == "evtx"]
     batch = iter(read_evtx_files(evtx, mapping)) if evtx else iter(())
     pairs = zip(files, formats, strict=True)
     return [next(batch) if k == "evtx" else read_log(f, k, mapping) for f, k in pairs]
+
+
+def _kept(shards: Iterator[Shard], into: Pooled) -> Iterator[ReadResult]:
+    """The shards' results one by one, each shard kept in ``into`` as it arrives."""
+    for shard in shards:
+        into.shards.append(shard)
+        yield from shard.results
 
 
 class DuckDBEngine:
@@ -53,13 +90,28 @@ class DuckDBEngine:
 
     def __init__(self, options: EngineOptions | None = None) -> None:
         self.options = options or EngineOptions()
+        self._rules: Sequence[CompiledRule] | None = None
+        self._cache_key: str | None = None
+        self._pooled = Pooled()
+
+    @property
+    def workers(self) -> int:
+        """Worker processes for large Windows event inputs: ``cores``, or every core this process has."""
+        from aptcatch.hunt.engines.winpool import available_cores
+
+        return self.options.cores or available_cores()
+
+    def prepare_sigma(self, rules: Sequence[CompiledRule], *, cache_key: str | None = None) -> None:
+        """Rules that :meth:`run_sigma` will run: worker processes that read Windows events evaluate
+        them on the spot, so ``run_sigma`` then only evaluates the rest."""
+        self._rules, self._cache_key = rules, cache_key
 
     def read(
         self, sources: Sequence[str], fmt: str | None = None, mapping: dict[str, str] | None = None
     ) -> Reading:
         local = [s for s in sources if not _URI.match(s) or s.startswith("file://")]
         files, missing = expand(local)
-        results = read_files(files, fmt, mapping)
+        results = read_files(files, fmt, mapping, self.workers, self._rules, self._cache_key, self._pooled)
         for s in sources:
             if s not in local:
                 results.append(
@@ -80,10 +132,24 @@ class DuckDBEngine:
         self, results: Sequence[ReadResult], rules: Sequence[CompiledRule], *, cache_key: str | None = None
     ) -> SigmaRun:
         """The default evaluator (:class:`~aptcatch.hunt.sigma.vector.VectorSigma`) over the segments;
-        ``cache_key`` (the rule set's) keeps the segment plans between runs."""
+        ``cache_key`` (the rule set's) keeps the segment plans between runs. Results that worker
+        processes already evaluated with these rules (:meth:`prepare_sigma`) are not evaluated again."""
+        from aptcatch.hunt.sigma.evaluate import combine
         from aptcatch.hunt.sigma.vector import VectorSigma
 
-        return VectorSigma(rules, cache_key=cache_key).run(results)
+        position = {id(r): i for i, r in enumerate(results)}
+        parts: list[tuple[SigmaRun, list[int]]] = []
+        done: set[int] = set()
+        for shard in self._pooled.shards:
+            ids = [position.get(id(r), -1) for r in shard.results]
+            if shard.sigma is not None and rules is self._rules and -1 not in ids:
+                parts.append((shard.sigma, ids))
+                done.update(ids)
+        rest = [i for i in range(len(results)) if i not in done]
+        if rest or not parts:
+            run = VectorSigma(rules, cache_key=cache_key).run([results[i] for i in rest])
+            parts.append((run, rest))
+        return combine(parts)
 
     def close(self) -> None:
         return None

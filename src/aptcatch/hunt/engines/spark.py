@@ -323,6 +323,9 @@ class SparkEngine:
         matches.sort(key=lambda m: (m.file_id, m.row_id, m.field, m.itype, m.value))
         return matches
 
+    def prepare_sigma(self, rules: Sequence[CompiledRule], *, cache_key: str | None = None) -> None:
+        """Nothing to prepare: Spark evaluates in :meth:`run_sigma`, over the data it keeps."""
+
     def run_sigma(
         self, results: Sequence[ReadResult], rules: Sequence[CompiledRule], *, cache_key: str | None = None
     ) -> SigmaRun:

@@ -6,9 +6,9 @@ size against whole 64 KiB chunks and counts a partial trailing chunk as one dama
 :func:`read_evtx_files` reads many files in batches, the Arrow data of a batch built at once
 (:class:`~aptcatch.hunt.readers.winsegments.Batch`). A batch built from DuckDB's JSON functions
 instead was measured slower (16.1 s against 14.6 s at 503,555 events, see BENCHMARKS) and removed
-(see git history). For large inputs the reader can work in worker processes: the Rust parse of a
-small file runs on one thread and holds the GIL, as does the Python half of the work (opt-in: see the
-function).
+(see git history). Large inputs are read in worker processes by the DuckDB engine
+(:mod:`aptcatch.hunt.engines.winpool`, with :func:`read_into` per file): the Rust parse of a small
+file runs on one thread and holds the GIL, as does the Python half of the work.
 
 The garbage collector is paused while a batch is read and built: between two files it would otherwise
 walk every value the batch holds, again and again (a sixth of the reading time at 500,000 events);
@@ -18,16 +18,13 @@ nothing the reader makes while it is paused is cyclic.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from itertools import repeat
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from aptcatch.gc_pause import gc_paused
 from aptcatch.hunt.readers.base import ReadResult
-from aptcatch.hunt.readers.windows import new_batch
+from aptcatch.hunt.readers.windows import ingest_json_lines, new_batch
 from aptcatch.hunt.readers.winsegments import Batch, Payload
 
 MAGIC = b"ElfFile\x00"
@@ -38,7 +35,8 @@ BATCH_EVENTS = 50_000  # events whose Arrow data is built at once (memory vs. pe
 _data = itemgetter("data")
 
 
-def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
+def read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
+    """One EVTX file's events into ``batch``; an unreadable file or damaged records are counted there."""
     from evtx import PyEvtxParser
 
     f = batch.open(path, "evtx")
@@ -63,76 +61,35 @@ def _read_into(batch: Batch, path: Path, threads: int | None = None) -> None:
 def read_evtx(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
     with gc_paused():
         batch = new_batch(mapping)
-        _read_into(batch, path)
+        read_into(batch, path)
         return batch.finish().results()[0]
 
 
-def _read_task(paths: Sequence[Path], mapping: dict[str, str] | None) -> Payload:
-    with gc_paused():
-        batch = new_batch(mapping)
-        for p in paths:
-            _read_into(batch, p, threads=1)
-        return batch.finish().compact()
-
-
-def _batches(paths: Sequence[Path], mapping: dict[str, str] | None) -> Iterator[list[ReadResult]]:
-    """The files' results, one batch (of about :data:`BATCH_EVENTS` events) at a time."""
+def read_batches(
+    items: Sequence[tuple[Path, str]], mapping: dict[str, str] | None = None, threads: int | None = None
+) -> Iterator[Payload]:
+    """Windows event files — ``(path, "evtx")`` or ``(path, "windows-json")`` — read in input order into
+    batches of about :data:`BATCH_EVENTS` events, each finished (its Arrow data built) as it fills."""
     i = 0
-    while i < len(paths):
+    while i < len(items):
         with gc_paused():
             batch = new_batch(mapping)
-            while i < len(paths) and batch.events < BATCH_EVENTS:
-                _read_into(batch, paths[i])
+            while i < len(items) and batch.events < BATCH_EVENTS:
+                path, fmt = items[i]
+                if fmt == "evtx":
+                    read_into(batch, path, threads)
+                else:
+                    ingest_json_lines(batch, path)
                 i += 1
-            results = batch.finish().results()
+            payload = batch.finish()
             del batch  # its Python values: freed now, not walked by the next collection
-        yield results
+        yield payload
 
 
-def _tasks(paths: Sequence[Path], sizes: Sequence[int], count: int) -> list[list[Path]]:
-    """Consecutive runs of files of about equal total size (results stay in input order)."""
-    target = max(1, sum(sizes) // count)
-    out: list[list[Path]] = [[]]
-    acc = 0
-    for p, s in zip(paths, sizes, strict=True):
-        if acc >= target and out[-1]:
-            out.append([])
-            acc = 0
-        out[-1].append(p)
-        acc += s
-    return out
-
-
-def read_evtx_files(
-    paths: Sequence[Path],
-    mapping: dict[str, str] | None = None,
-    workers: int = 1,
-) -> Iterator[ReadResult]:
-    """Read EVTX files, results in input order, the Arrow data built per batch of files.
-
-    ``workers`` > 1 reads in that many worker processes (forkserver). On an idle machine with two
-    cores that can shorten the wall time of a large input; it costs about two seconds of start-up
-    and gives nothing when the cores are busy anyway, so reading in this process is the default."""
-    sizes = [p.stat().st_size if p.is_file() else 0 for p in paths]
-    if workers <= 1 or len(paths) < 2:
-        for results in _batches(paths, mapping):
-            yield from results
-        return
-    import multiprocessing
-
-    # Many tasks of at most BATCH_EVENTS-ish bytes each keep memory bounded and the workers busy.
-    count = max(workers * 4, sum(sizes) // (BATCH_EVENTS * 1500) + 1)  # ~1.5 kB of file per event
-    context = multiprocessing.get_context("forkserver")
-    tasks = _tasks(paths, sizes, count)
-    done = 0
-    try:
-        with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            for payload in pool.map(_read_task, tasks, repeat(mapping)):
-                done += 1
-                yield from payload.results()
-    except (BrokenProcessPool, OSError):  # no worker processes here: read the rest in this process
-        for task in tasks[done:]:
-            yield from read_evtx_files(task, mapping, workers=1)
+def read_evtx_files(paths: Sequence[Path], mapping: dict[str, str] | None = None) -> Iterator[ReadResult]:
+    """Read EVTX files in this process, results in input order, the Arrow data built per batch of files."""
+    for payload in read_batches([(p, "evtx") for p in paths], mapping):
+        yield from payload.results()
 
 
 def looks_like_evtx(head: bytes) -> bool:

@@ -130,5 +130,10 @@ def _lines(path: Path) -> Iterator[str]:
 def read_windows_json_segments(path: Path, mapping: dict[str, str] | None = None) -> ReadResult:
     """Windows events as JSON lines, one segment per event shape; bad lines are counted, never fatal."""
     batch = new_batch(mapping)
-    batch.ingest(batch.open(path, "windows-json"), _lines(path), unit="line")
+    ingest_json_lines(batch, path)
     return batch.finish().results()[0]
+
+
+def ingest_json_lines(batch: Batch, path: Path) -> None:
+    """One file of Windows events as JSON lines into ``batch`` (bad lines counted there)."""
+    batch.ingest(batch.open(path, "windows-json"), _lines(path), unit="line")

@@ -38,6 +38,23 @@ class SigmaRun:
     queries: int = 0
 
 
+def combine(parts: Sequence[tuple[SigmaRun, Sequence[int]]]) -> SigmaRun:
+    """Runs over disjoint parts of one input as one run: each part's ``file_id`` ``i`` is ``ids[i]`` of
+    the whole; a rule is blind to a field when every part it applied to lacks that field."""
+    out = SigmaRun()
+    missing: dict[int, frozenset[str]] = {}
+    for run, ids in parts:
+        out.hits.extend(Hit(ids[h.file_id], h.row, h.rule) for h in run.hits)
+        for i in run.applied:
+            miss = run.blind.get(i, frozenset())
+            missing[i] = missing[i] & miss if i in missing else miss
+        out.applied |= run.applied
+        out.segments += run.segments
+        out.queries += run.queries
+    out.blind = {i: m for i, m in missing.items() if m}
+    return out
+
+
 def select_sql(
     plan_run: Sequence[tuple[int, Any]], columns: Sequence[str], d: sql.Dialect, table: str
 ) -> str:

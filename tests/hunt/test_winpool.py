@@ -1,0 +1,159 @@
+"""Windows event files read and evaluated in worker processes give what one process gives."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+from aptcatch.cli import cli
+from aptcatch.hunt.engines import EngineOptions, open_engine, winpool
+from aptcatch.hunt.engines.duckdb import DuckDBEngine
+from aptcatch.hunt.readers import ReadResult
+from aptcatch.hunt.sigma.evaluate import SigmaRun
+from aptcatch.hunt.sigma.rules import RuleSet, load_rules
+from aptcatch.rules.sigma_store import bundled_rules_dir
+from samplegen.sysmon import write_samples
+
+
+@pytest.fixture(autouse=True)
+def _cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APTCATCH_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def logs(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Five files of Sysmon events (one with a bad line), a proxy log between them, one empty file."""
+    folder = tmp_path_factory.mktemp("winpool")
+    events, _ = write_samples(tmp_path_factory.mktemp("sysmon"))
+    lines = events.read_text(encoding="utf-8").splitlines()
+    for i in range(5):
+        part = lines[i * 15 :] + (["{not json"] if i == 2 else [])
+        (folder / f"sysmon{i}.jsonl").write_text("\n".join(part) + "\n", encoding="utf-8")
+    (folder / "sysmon2b_proxy.log").write_text(
+        "1732435200.123    120 192.0.2.10 TCP_MISS/200 512 GET http://updates.example.org/a.php - "
+        "HIER_DIRECT/203.0.113.7 text/html\n",
+        encoding="utf-8",
+    )
+    (folder / "sysmon9_empty.jsonl").write_text("", encoding="utf-8")
+    return folder
+
+
+@pytest.fixture(scope="module")
+def rules() -> RuleSet:
+    return load_rules([bundled_rules_dir()])
+
+
+def _hunt(folder: Path, rules: RuleSet, cores: int) -> tuple[DuckDBEngine, list[ReadResult], SigmaRun]:
+    engine = open_engine("duckdb", EngineOptions(cores=cores))
+    assert isinstance(engine, DuckDBEngine)
+    with engine:
+        engine.prepare_sigma(rules.rules, cache_key=rules.key)
+        results = engine.read([str(folder)]).results
+        run = engine.run_sigma(results, rules.rules, cache_key=rules.key)
+    return engine, results, run
+
+
+def _hits(results: list[ReadResult], run: SigmaRun) -> list[tuple[str, int, int]]:
+    return sorted((results[h.file_id].path.name, h.row, h.rule) for h in run.hits)
+
+
+def _same_results(a: list[ReadResult], b: list[ReadResult]) -> None:
+    assert [(r.path, r.format, r.rows, r.bad_lines, r.errors) for r in a] == [
+        (r.path, r.format, r.rows, r.bad_lines, r.errors) for r in b
+    ]
+    for x, y in zip(a, b, strict=True):
+        assert x.table.equals(y.table), x.path
+        assert list(x.originals or ()) == list(y.originals or ()), x.path
+        assert _segments(x) == _segments(y), x.path
+
+
+def _segments(r: ReadResult) -> list[str]:
+    """The segments' constants and rows (a batch of several files lists a file's shapes in the batch's
+    order, one file alone in its own: the order means nothing)."""
+    return sorted(json.dumps([s.constants, s.table.to_pylist()]) for s in r.sigma_segments())
+
+
+def test_pooled_read_and_evaluation_equal_one_process(
+    logs: Path, rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, alone, run_alone = _hunt(logs, rules, cores=1)
+    monkeypatch.setattr(winpool, "MIN_BYTES", 0)
+    engine, pooled, run_pooled = _hunt(logs, rules, cores=2)
+    # the workers read and evaluated every Windows file (no fallback to this process)
+    shards = engine._pooled.shards
+    assert len(shards) == 2 and all(s.sigma is not None for s in shards)
+    assert sum(len(s.results) for s in shards) == 5  # the empty file is no Windows log
+    _same_results(pooled, alone)
+    assert pooled[2].bad_lines == 1 and pooled[3].format == "squid"
+    assert _hits(pooled, run_pooled) == _hits(alone, run_alone) != []
+    assert run_pooled.applied == run_alone.applied and run_pooled.blind == run_alone.blind
+
+
+def test_rules_not_prepared_are_evaluated_after_the_read(
+    logs: Path, rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, alone, run_alone = _hunt(logs, rules, cores=1)
+    monkeypatch.setattr(winpool, "MIN_BYTES", 0)
+    with open_engine("duckdb", EngineOptions(cores=2)) as engine:
+        results = engine.read([str(logs)]).results  # read in workers, no rules known yet
+        run = engine.run_sigma(results, rules.rules, cache_key=rules.key)
+    _same_results(results, alone)
+    assert _hits(results, run) == _hits(alone, run_alone)
+
+
+def test_a_pool_that_cannot_start_reads_in_this_process(
+    logs: Path, rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, alone, run_alone = _hunt(logs, rules, cores=1)
+
+    class NoProcesses:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            raise OSError("no processes here")
+
+    monkeypatch.setattr(winpool, "MIN_BYTES", 0)
+    monkeypatch.setattr(winpool, "ProcessPoolExecutor", NoProcesses)
+    engine, results, run = _hunt(logs, rules, cores=2)
+    assert engine._pooled.shards and all(s.sigma is None for s in engine._pooled.shards)
+    _same_results(results, alone)
+    assert _hits(results, run) == _hits(alone, run_alone)
+
+
+def test_small_inputs_stay_in_this_process(logs: Path, rules: RuleSet) -> None:
+    engine, _, _ = _hunt(logs, rules, cores=2)
+    assert engine._pooled.shards == []  # a few kB: a pool would only cost its start-up
+
+
+def test_partitions_keep_order_and_share_the_bytes() -> None:
+    items = [(Path(f"f{i}"), "evtx") for i in range(10)]
+    sizes = [5, 1, 1, 1, 1, 1, 1, 1, 1, 7]
+    parts = winpool.partitions(items, sizes, 2)
+    assert [i for p in parts for i in p] == items
+    size = dict(zip(items, sizes, strict=True))
+    assert [sum(size[i] for i in p) for p in parts] == [10, 10]
+    assert winpool.partitions(items[:1], sizes[:1], 4) == [items[:1]]
+    assert len(winpool.partitions(items, [1] * 10, 3)) == 3
+    assert not winpool.worth_it([winpool.MIN_BYTES], 8) and winpool.worth_it([winpool.MIN_BYTES, 1], 2)
+    assert not winpool.worth_it([winpool.MIN_BYTES, 1], 1)
+
+
+def test_cli_cores_gives_the_same_alerts(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(winpool, "MIN_BYTES", 0)
+
+    def alerts(cores: str) -> list[str]:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / "a.jsonl"
+            args = ["hunt", "--no-knowledge", "--iocs", "/dev/null", "--cores", cores, "-o", str(out)]
+            result = CliRunner().invoke(cli, [*args, str(logs)])
+            assert result.exit_code == 1, result.output
+            lines = out.read_text().splitlines()
+            return sorted(json.dumps(json.loads(line), sort_keys=True) for line in lines)
+
+    one = alerts("1")
+    assert one and alerts("2") == one
+    bad = CliRunner().invoke(cli, ["hunt", "--cores", "0", str(logs)])
+    assert bad.exit_code == 2 and "--cores" in bad.output
