@@ -19,13 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from aptcatch.hunt.sigma import ir
-from aptcatch.hunt.sigma.rules import CompiledRule, cache_dir, expr_from_json, expr_to_json
+from aptcatch.hunt.sigma import cache_files, ir
+from aptcatch.hunt.sigma.rules import CompiledRule, expr_from_json, expr_to_json
 
 _VERSION = 1
 MAX_SHAPES = 20_000  # beyond this many shapes new plans are still used, only no longer written
@@ -38,7 +37,7 @@ def plans_path(ruleset_key: str) -> Path:
     h = hashlib.sha256(f"{_VERSION}|{ruleset_key}".encode())
     for module in ("plan.py", "plan_cache.py", "ir.py"):
         h.update(hashlib.sha256((here / module).read_bytes()).digest())
-    return cache_dir() / f"plans-{h.hexdigest()}.json"
+    return cache_files.cache_dir() / f"plans-{h.hexdigest()}.json"
 
 
 def _conjuncts(e: ir.Expr) -> tuple[ir.Expr, ...]:
@@ -73,6 +72,7 @@ def load(path: Path, rules: Sequence[CompiledRule]) -> dict[Shape, Any]:
                 tuple(int(i) for i in p["every"]),
                 {int(i): frozenset(f) for i, f in p["missing"]},
             )
+        cache_files.used(path)
         return out
     except (OSError, ValueError, KeyError, TypeError, IndexError):
         return {}
@@ -99,10 +99,4 @@ def save(path: Path, plans: Mapping[Shape, Any], rules: Sequence[CompiledRule]) 
             for (constants, present), plan in list(plans.items())[:MAX_SHAPES]
         ],
     }
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(doc, separators=(",", ":")), encoding="utf-8")
-        tmp.replace(path)
-    except OSError:
-        pass
+    cache_files.write(path, json.dumps(doc, separators=(",", ":")))

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from aptcatch.hunt.sigma import ir
+from aptcatch.hunt.sigma import cache_files, ir
+from aptcatch.hunt.sigma.cache_files import cache_dir
 
 _TECHNIQUE = re.compile(r"^attack\.(t\d{4}(?:\.\d{3})?)$", re.IGNORECASE)
 _CACHE_VERSION = 2  # 2: case-insensitive values stored lowered (ir.lower)
@@ -141,15 +141,6 @@ def _ruleset_from_json(d: dict[str, Any]) -> RuleSet:
     return RuleSet(rules, corr, [Failure(**f) for f in d["failures"]], d["files"], from_cache=True)
 
 
-def cache_dir() -> Path:
-    env = os.environ.get("APTCATCH_CACHE_DIR")
-    if env:
-        return Path(env) / "sigma"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("aptcatch")) / "sigma"
-
-
 def _cache_key(files: Sequence[Path], pipeline: str) -> str:
     import sigma
 
@@ -185,6 +176,7 @@ def load_rules(paths: Sequence[Path], *, pipeline: str = "windows", use_cache: b
         try:
             cached = _ruleset_from_json(json.loads(path.read_text(encoding="utf-8")))
             cached.key = key
+            cache_files.used(path)
             return cached
         except (ValueError, KeyError, TypeError):
             pass  # a damaged cache entry is rebuilt below
@@ -193,11 +185,5 @@ def load_rules(paths: Sequence[Path], *, pipeline: str = "windows", use_cache: b
     rs = convert_files(files, pipeline)
     rs.key = key
     if use_cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
-            tmp.write_text(json.dumps(_ruleset_to_json(rs)), encoding="utf-8")
-            tmp.replace(path)
-        except OSError:
-            pass  # a read-only cache only costs time
+        cache_files.write(path, json.dumps(_ruleset_to_json(rs)))
     return rs
