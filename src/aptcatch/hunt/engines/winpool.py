@@ -9,8 +9,9 @@ in-process reader does) and, when the hunt has Sigma rules, evaluates them once 
 read before sending it back. Once, because an evaluation costs ~0.6 s however few events it sees
 (a pass per event shape and rule, see :mod:`aptcatch.hunt.sigma.vector`): evaluating tasks of ~11,000
 events one by one was measured three times slower than the single-process hunt. The parent receives
-the finished batches (a few Arrow buffers each) and the hits, in input order, and makes the same
-:class:`~aptcatch.hunt.readers.ReadResult` objects an in-process read gives. A worker holds its share
+the finished batches (Arrow buffers, through a memory-mapped file: :mod:`.parcel`) and the hits, in
+input order, and makes the same :class:`~aptcatch.hunt.readers.ReadResult` objects an in-process read
+gives. A worker holds its share
 of the Arrow data until it is sent, as the parent then does.
 
 Workers start from a forkserver that has imported this module (a fork of a process holding DuckDB's
@@ -22,6 +23,7 @@ process, and evaluated by the engine afterwards like any other input.
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -29,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from aptcatch.hunt.engines import parcel
+from aptcatch.hunt.engines.parcel import Parcel
 from aptcatch.hunt.readers.base import ReadResult
 from aptcatch.hunt.readers.evtx import read_batches
 from aptcatch.hunt.readers.winsegments import Payload
@@ -80,13 +84,16 @@ def partitions(items: Sequence[Item], sizes: Sequence[int], count: int) -> list[
     return out
 
 
-def _start(mapping: dict[str, str] | None, rules: Sequence[CompiledRule] | None, key: str | None) -> None:
-    """Worker initialiser: the field mapping and the rules (sent once per worker)."""
-    _WORKER.update(mapping=mapping, rules=rules, key=key)
+def _start(
+    mapping: dict[str, str] | None, rules: Sequence[CompiledRule] | None, key: str | None, folder: str
+) -> None:
+    """Worker initialiser: the field mapping, the rules (sent once per worker), the parcels' folder."""
+    _WORKER.update(mapping=mapping, rules=rules, key=key, folder=folder)
 
 
-def _job(items: list[Item]) -> tuple[list[Payload], SigmaRun | None]:
-    """A worker's run of files: read in batches, then the rules evaluated once over all of it."""
+def _job(items: list[Item]) -> Parcel:
+    """A worker's run of files: read in batches, then the rules evaluated once over all of it; the
+    batches and the run go back as a parcel (:mod:`.parcel`)."""
     payloads: list[Payload] = []
     results: list[ReadResult] = []
     for payload in read_batches(items, _WORKER["mapping"], threads=1):
@@ -97,7 +104,8 @@ def _job(items: list[Item]) -> tuple[list[Payload], SigmaRun | None]:
         from aptcatch.hunt.sigma.vector import VectorSigma
 
         run = VectorSigma(_WORKER["rules"], cache_key=_WORKER["key"]).run(results)
-    return payloads, run
+    del results  # slices of the payloads: not needed to send them
+    return parcel.wrap((payloads, run), _WORKER["folder"])
 
 
 def _results(payloads: Sequence[Payload]) -> list[ReadResult]:
@@ -119,14 +127,18 @@ def read_pooled(
     todo = partitions(items, sizes, workers)
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload([__name__, "aptcatch.hunt.sigma.vector"])
+    folder = parcel.scratch_dir()
     done = 0
     try:
         with ProcessPoolExecutor(
-            len(todo), mp_context=context, initializer=_start, initargs=(mapping, rules, cache_key)
+            len(todo), mp_context=context, initializer=_start, initargs=(mapping, rules, cache_key, folder)
         ) as pool:
-            for payloads, run in pool.map(_job, todo):
+            for sent in pool.map(_job, todo):
                 done += 1
+                payloads, run = parcel.unwrap(sent)
                 yield Shard(_results(payloads), run)
     except (BrokenProcessPool, OSError):  # no worker processes here, or one died: the rest in this one
         for part in todo[done:]:
             yield Shard(_results(list(read_batches(part, mapping))), None)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)  # parcels of a broken run (received ones are gone)

@@ -1,0 +1,78 @@
+"""Large results handed from a worker process to its parent through a memory-mapped file, not a pipe.
+
+A worker's share of a large hunt is hundreds of MiB of Arrow buffers. Returned the usual way, it is
+pickled into one bytes object, pushed through a pipe and unpickled, each step a full copy (measured:
+~0.9 s in the worker and ~0.5 s in the parent per 460 MiB, at the end of the work when nothing else
+overlaps it). Here the object is pickled with protocol 5, whose out-of-band buffers (pyarrow hands
+over its buffers this way) are written once to a file in a folder of the parent's, preferably in
+memory (``/dev/shm``); the parent maps the file and unpickles with those buffers, so the Arrow arrays
+point into the mapping and nothing is copied again. The file is unlinked as soon as it is mapped.
+When the file cannot be written (no space in ``/dev/shm``, say) the object travels pickled as usual.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import pickle
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_ALIGN = 64  # Arrow's buffer alignment
+
+
+@dataclass(frozen=True)
+class Parcel:
+    """What goes through the pipe: the pickle stream, and where its out-of-band buffers lie."""
+
+    head: bytes
+    path: str | None = None
+    spans: tuple[tuple[int, int], ...] = ()
+
+
+def scratch_dir() -> str:
+    """A private folder for parcels, in memory where the system has a tmpfs (removed by the caller)."""
+    shm = Path("/dev/shm")
+    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    return tempfile.mkdtemp(prefix="aptcatch-parcels-", dir=base)
+
+
+def wrap(obj: Any, folder: str) -> Parcel:
+    """``obj`` as a parcel whose buffers are in a new file under ``folder``."""
+    buffers: list[pickle.PickleBuffer] = []
+    head = pickle.dumps(obj, protocol=5, buffer_callback=buffers.append)
+    if not buffers:
+        return Parcel(head)
+    spans: list[tuple[int, int]] = []
+    name = ""
+    try:
+        fd, name = tempfile.mkstemp(suffix=".buf", dir=folder)
+        with os.fdopen(fd, "wb") as fh:
+            at = 0
+            for b in buffers:
+                raw = b.raw()
+                spans.append((at, raw.nbytes))
+                fh.write(raw)
+                pad = -(at + raw.nbytes) % _ALIGN
+                fh.write(bytes(pad))
+                at += raw.nbytes + pad
+    except OSError:
+        if name:
+            Path(name).unlink(missing_ok=True)
+        return Parcel(pickle.dumps(obj, protocol=5))  # no room for the file: through the pipe
+    return Parcel(head, name, tuple(spans))
+
+
+def unwrap(parcel: Parcel) -> Any:
+    """The object again; its buffers are views of the mapped file (which is unlinked here)."""
+    if parcel.path is None:
+        return pickle.loads(parcel.head)
+    try:
+        with open(parcel.path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b"")
+    finally:
+        Path(parcel.path).unlink(missing_ok=True)
+    return pickle.loads(parcel.head, buffers=[view[at : at + n] for at, n in parcel.spans])

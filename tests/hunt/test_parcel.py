@@ -1,0 +1,51 @@
+"""Objects with Arrow buffers handed between processes through a mapped file: equal, and nothing left."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from aptcatch.hunt.engines import parcel
+
+
+def _table() -> pa.Table:
+    return pa.table({"a": pa.array(["x", None, "zz" * 1000]), "n": pa.array([1, 2, 3]), "e": pa.nulls(3)})
+
+
+def test_round_trip_maps_the_buffers_and_removes_the_file(tmp_path: Path) -> None:
+    empty = pa.array([], pa.string())
+    obj = {"t": _table(), "big": pa.array(range(100_000)), "py": [("k", 1)], "empty": empty}
+    sent = parcel.wrap(obj, str(tmp_path))
+    assert sent.path is not None and Path(sent.path).parent == tmp_path
+    assert len(sent.head) < 4096 and sent.spans  # the buffers are not in the pickle stream
+    assert all(at % 64 == 0 for at, _ in sent.spans)
+    back = parcel.unwrap(sent)
+    assert all(back[k].equals(obj[k]) for k in ("t", "big", "empty"))
+    assert back["py"] == [("k", 1)]
+    assert os.listdir(tmp_path) == []
+
+
+def test_plain_objects_and_unwritable_folders_go_through_the_pipe(tmp_path: Path) -> None:
+    assert parcel.wrap([1, "a"], str(tmp_path)).path is None
+    missing = str(tmp_path / "gone")
+    sent = parcel.wrap(_table(), missing)
+    assert sent.path is None and parcel.unwrap(sent).equals(_table())
+
+
+def test_scratch_dir_is_private_and_new() -> None:
+    a, b = parcel.scratch_dir(), parcel.scratch_dir()
+    try:
+        assert a != b and os.path.isdir(a) and os.listdir(a) == []
+        assert (os.stat(a).st_mode & 0o777) == 0o700
+    finally:
+        os.rmdir(a)
+        os.rmdir(b)
+
+
+@pytest.mark.parametrize("size", [0, 1, 63, 64, 65])
+def test_odd_buffer_sizes(tmp_path: Path, size: int) -> None:
+    arr = pa.array([b"x" * size], pa.binary())
+    assert parcel.unwrap(parcel.wrap(arr, str(tmp_path))).equals(arr)
