@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pyarrow as pa
@@ -49,3 +50,29 @@ def test_scratch_dir_is_private_and_new() -> None:
 def test_odd_buffer_sizes(tmp_path: Path, size: int) -> None:
     arr = pa.array([b"x" * size], pa.binary())
     assert parcel.unwrap(parcel.wrap(arr, str(tmp_path))).equals(arr)
+
+
+def test_folders_of_dead_hunts_are_removed() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(done.stdout)
+    mine = parcel.scratch_dir()
+    base = Path(mine).parent
+    dead = base / f"aptcatch-parcels-{dead_pid}-x"
+    dead.mkdir()
+    (dead / "a.buf").write_bytes(b"left over")
+    live = base / f"aptcatch-parcels-{os.getpid()}-y"
+    live.mkdir()
+    try:
+        again = parcel.scratch_dir()
+        assert not dead.exists() and live.exists() and Path(mine).exists()
+        assert Path(again).name.startswith(f"aptcatch-parcels-{os.getpid()}-")
+        os.rmdir(again)
+    finally:
+        for d in (dead, live, Path(mine)):
+            if d.exists():
+                shutil.rmtree(d)

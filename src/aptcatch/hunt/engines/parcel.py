@@ -15,12 +15,14 @@ from __future__ import annotations
 import mmap
 import os
 import pickle
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 _ALIGN = 64  # Arrow's buffer alignment
+_PREFIX = "aptcatch-parcels-"
 
 
 @dataclass(frozen=True)
@@ -33,10 +35,27 @@ class Parcel:
 
 
 def scratch_dir() -> str:
-    """A private folder for parcels, in memory where the system has a tmpfs (removed by the caller)."""
+    """A private folder for parcels, in memory where the system has a tmpfs (removed by the caller).
+
+    Its name carries this process's id: folders left by a hunt that was killed (whose workers may
+    still have written parcels after it died) are removed here, by the next hunt."""
     shm = Path("/dev/shm")
-    base = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    return tempfile.mkdtemp(prefix="aptcatch-parcels-", dir=base)
+    base = shm if shm.is_dir() and os.access(shm, os.W_OK) else Path(tempfile.gettempdir())
+    for old in base.glob(f"{_PREFIX}*-*"):
+        pid = old.name[len(_PREFIX) :].split("-", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(old, ignore_errors=True)
+    return tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=base)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def wrap(obj: Any, folder: str) -> Parcel:
