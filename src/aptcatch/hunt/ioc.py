@@ -13,7 +13,8 @@
 
 The indicator join tables are built once per :class:`Sweeper`. The sweep reads each observed column
 once: domains, URLs and hashes are cut to the rows that can match by a cheap per-row key (last two
-labels, URL host, the hash) semi-joined with the indicators, and only those few are exploded and joined;
+labels, URL host, the hash) semi-joined with the indicators, and only those few are exploded and joined
+(a URL's host is the reader's when it cut it already, ``ReadResult.url_host``: Squid, Zeek http);
 IPv4 columns hold few distinct values, so these are joined and the rows holding a matched one picked.
 Knowledge-base indicators are exported once (``all_indicators``); the provenance and group links of the
 few matched ones are then looked up with ``lookup_many``.
@@ -255,11 +256,13 @@ class _Source:
     name: str
     file_id: str
     columns: dict[str, list[tuple[str, list[str]]]]
+    url_host: str | None = None  # the column holding url.full's host (ReadResult.url_host)
 
-    def rows(self, column: str) -> str:
-        """``(file_id, row_id, o)``: the non-NULL values of one column."""
+    def rows(self, column: str, key: str | None = None) -> str:
+        """``(file_id, row_id, o)``: the non-NULL values of one column (and column ``key`` as ``k``)."""
         c = ident(column)
-        rows = f"SELECT {self.file_id} AS file_id, __row AS row_id, {c} AS o FROM {self.name}"
+        k = f", {ident(key)} AS k" if key else ""
+        rows = f"SELECT {self.file_id} AS file_id, __row AS row_id, {c} AS o{k} FROM {self.name}"
         return f"({rows} WHERE {c} IS NOT NULL)"
 
 
@@ -292,7 +295,8 @@ class Sweeper:
             if r.rows < SMALL_FILE:
                 small.append(table.append_column("__file", pa.array(np.full(r.rows, file_id, np.int64))))
                 continue
-            sources.append(_Source(f"log_{file_id}", str(file_id), _columns(table)))
+            host = r.url_host if r.url_host in present else None
+            sources.append(_Source(f"log_{file_id}", str(file_id), _columns(table), host))
             con.register(sources[-1].name, table)
         if small:
             stacked = pa.concat_tables(small, promote_options="permissive")
@@ -338,6 +342,9 @@ class Sweeper:
                 src = s.rows(column)
                 if kind == "ip":  # the value is its own key
                     select = f"SELECT * FROM {src} WHERE o IN ({_KEYS[kind]})"
+                elif kind == "url" and s.url_host:  # the reader cut the URL's host already
+                    keyed = s.rows(column, s.url_host)
+                    select = f"SELECT * EXCLUDE (k) FROM {keyed} WHERE k IN ({_KEYS[kind]})"
                 else:
                     keyed = _CANDIDATES[kind].format(src=src, hp=with_hostport(src, "o"))
                     select = f"SELECT * EXCLUDE (k) FROM ({keyed}) WHERE k IN ({_KEYS[kind]})"

@@ -72,6 +72,9 @@ class ReadResult:
     ``segments`` (None: the table itself is the only segment, its raw columns beside the normalised
     ones) carry the raw source fields for Sigma. ``originals`` (None: the table's ``event.original``
     column) holds the raw text of each event by row number, so readers of large files need not copy it.
+    ``url_host`` names a column that holds, on every row with a ``url.full``, that URL's host exactly as
+    the IOC sweep keys a URL (lower-case, no credentials or port: ``host_of`` of
+    :mod:`aptcatch.hunt.readers.duck`), so the sweep need not cut the URLs again; None: it cuts them.
     """
 
     path: Path
@@ -81,6 +84,7 @@ class ReadResult:
     errors: list[str] = field(default_factory=list)
     segments: list[Segment] | None = None
     originals: Sequence[str] | None = None
+    url_host: str | None = None
 
     @property
     def rows(self) -> int:

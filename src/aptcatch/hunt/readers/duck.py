@@ -284,6 +284,7 @@ def run_lines(
     describe: str,
     raw_reader: Callable[[LineResult], list[Segment]] | None = None,
     share: dict[str, str] | None = None,
+    url_host: str | None = None,
 ) -> LineResult:
     """Run a reader's ``select`` (over relation ``l(line)``: every returned line) into a result.
 
@@ -296,7 +297,7 @@ def run_lines(
         return con.sql(f"WITH l AS (SELECT line FROM {lines}) {select}").to_arrow_table()
 
     table, rejected, strict = query_lines(path, run)
-    return finish(path, fmt, table, describe, rejected, raw_reader, share, strict)
+    return finish(path, fmt, table, describe, rejected, raw_reader, share, strict, url_host)
 
 
 def finish(
@@ -308,6 +309,7 @@ def finish(
     raw_reader: Callable[[LineResult], list[Segment]] | None = None,
     share: dict[str, str] | None = None,
     strict: bool = True,
+    url_host: str | None = None,
 ) -> LineResult:
     """Keep the event rows, count and name the bad lines, add the missing normalised columns."""
     state = table.column(STATE).to_numpy()
@@ -331,6 +333,7 @@ def finish(
         ordinals=ordinals,
         strict=strict,
         raw_reader=raw_reader,
+        url_host=url_host,
     )
 
 

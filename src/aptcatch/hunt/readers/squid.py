@@ -149,4 +149,5 @@ def read_squid(path: Path, mapping: dict[str, str] | None = None) -> LineResult:
         select,
         describe,
         share={"host.name": "source.ip", "destination.domain": "url.domain"},
+        url_host="url.domain",  # for every row with a url.full, host_of its host and port (_URL_COLUMNS)
     )

@@ -111,6 +111,11 @@ def _share(ltype: str) -> dict[str, str]:
     return {"host.name": "destination.ip" if ltype == "files" else "source.ip"}
 
 
+def _url_host(ltype: str) -> str | None:
+    """http's ``url.domain`` is ``host_of`` the host and port of ``url.full`` (see ``_normalise_sql``)."""
+    return "url.domain" if ltype == "http" else None
+
+
 def _first_record(path: Path) -> dict[str, Any] | None:
     with path.open(encoding="utf-8", errors="replace") as fh:
         for n, line in enumerate(fh):
@@ -155,7 +160,13 @@ def read_zeek_json(path: Path, mapping: dict[str, str] | None = None) -> LineRes
 )
 {_normalise_sql(ltype, "z")}"""
     return run_lines(
-        path, "zeek-json", select, "not a JSON object", raw_reader=_json_segment, share=_share(ltype)
+        path,
+        "zeek-json",
+        select,
+        "not a JSON object",
+        raw_reader=_json_segment,
+        share=_share(ltype),
+        url_host=_url_host(ltype),
     )
 
 
@@ -202,6 +213,7 @@ def read_zeek_tsv(path: Path, mapping: dict[str, str] | None = None) -> LineResu
         f"values do not match the {len(fields)} #fields",
         raw_reader=_tsv_segment,
         share=_share(ltype),
+        url_host=_url_host(ltype),
     )
 
 
