@@ -65,9 +65,11 @@ def read_files(
     from aptcatch.hunt.readers import detect_format
     from aptcatch.hunt.readers.evtx import read_evtx_files
 
+    if pooled is not None and workers > 1 and sum(map(_size, files)) >= winpool.MIN_BYTES:
+        winpool.warm_up()  # a pool may follow: its forkserver starts while the formats are detected
     formats = [fmt or (detect_format(f) if f.is_file() else None) for f in files]
     windows = [(f, k) for f, k in zip(files, formats, strict=True) if k in winpool.FORMATS]
-    sizes = [f.stat().st_size for f, _ in windows]
+    sizes = [_size(f) for f, _ in windows]
     if pooled is not None and winpool.worth_it(sizes, workers):
         done = _kept(winpool.read_pooled(windows, mapping, workers, rules, cache_key), pooled)
         pairs = zip(files, formats, strict=True)
@@ -76,6 +78,13 @@ def read_files(
     batch = iter(read_evtx_files(evtx, mapping)) if evtx else iter(())
     pairs = zip(files, formats, strict=True)
     return [next(batch) if k == "evtx" else read_log(f, k, mapping) for f, k in pairs]
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone since it was listed: its reader reports it
+        return 0
 
 
 def _kept(shards: Iterator[Shard], into: Pooled) -> Iterator[ReadResult]:

@@ -22,12 +22,15 @@ process, and evaluated by the engine afterwards like any other input.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import pickle
 import shutil
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -46,6 +49,7 @@ MIN_BYTES = 64 * 2**20  # below this a pool's start-up (~0.3 s) costs more than 
 Item = tuple[Path, str]  # a file and its format (one of FORMATS)
 
 _WORKER: dict[str, Any] = {}
+_PRELOAD = [__name__, "aptcatch.hunt.sigma.vector"]  # imported once by the forkserver, not per worker
 
 
 @dataclass
@@ -70,6 +74,24 @@ def worth_it(sizes: Sequence[int], workers: int) -> bool:
     return workers > 1 and len(sizes) > 1 and sum(sizes) >= MIN_BYTES
 
 
+def _context() -> Any:
+    import multiprocessing
+
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(_PRELOAD)  # no effect once the server runs (it has them)
+    return context
+
+
+def warm_up() -> None:
+    """Start the workers' forkserver now: its imports take about a second, which then overlap the
+    caller's own work (detecting the formats of the input files) instead of delaying the pool."""
+    from multiprocessing import forkserver
+
+    _context()
+    with contextlib.suppress(OSError, ValueError):  # no processes here: the pool will say so
+        forkserver.ensure_running()
+
+
 def partitions(items: Sequence[Item], sizes: Sequence[int], count: int) -> list[list[Item]]:
     """At most ``count`` runs of consecutive files of about equal total size (input order kept): a
     file goes to the next run when most of it lies past the current run's share."""
@@ -84,26 +106,26 @@ def partitions(items: Sequence[Item], sizes: Sequence[int], count: int) -> list[
     return out
 
 
-def _start(
-    mapping: dict[str, str] | None, rules: Sequence[CompiledRule] | None, key: str | None, folder: str
-) -> None:
-    """Worker initialiser: the field mapping, the rules (sent once per worker), the parcels' folder."""
-    _WORKER.update(mapping=mapping, rules=rules, key=key, folder=folder)
+def _start(mapping: dict[str, str] | None, key: str | None, folder: str) -> None:
+    """Worker initialiser: the field mapping, the rule set's cache key, the parcels' folder. (The rules
+    come with the job: what an initialiser gets is read while the parent waits, job arguments are
+    sent by a feeder thread.)"""
+    _WORKER.update(mapping=mapping, key=key, folder=folder)
 
 
-def _job(items: list[Item]) -> Parcel:
-    """A worker's run of files: read in batches, then the rules evaluated once over all of it; the
-    batches and the run go back as a parcel (:mod:`.parcel`)."""
+def _job(items: list[Item], rules: bytes | None) -> Parcel:
+    """A worker's run of files: read in batches, then the rules (pickled) evaluated once over all of
+    it; the batches and the run go back as a parcel (:mod:`.parcel`)."""
     payloads: list[Payload] = []
     results: list[ReadResult] = []
     for payload in read_batches(items, _WORKER["mapping"], threads=1):
         results += payload.results()
         payloads.append(payload.compact())  # the originals as one Arrow array: cheap to send
     run = None
-    if _WORKER["rules"]:
+    if rules is not None:
         from aptcatch.hunt.sigma.vector import VectorSigma
 
-        run = VectorSigma(_WORKER["rules"], cache_key=_WORKER["key"]).run(results)
+        run = VectorSigma(pickle.loads(rules), cache_key=_WORKER["key"]).run(results)
     del results  # slices of the payloads: not needed to send them
     return parcel.wrap((payloads, run), _WORKER["folder"])
 
@@ -121,19 +143,17 @@ def read_pooled(
 ) -> Iterator[Shard]:
     """The files read (and, with ``rules``, evaluated) in ``workers`` processes, shard by shard in input
     order. The files a broken pool leaves undone are read here and come with ``sigma`` None."""
-    import multiprocessing
-
     sizes = [p.stat().st_size if p.is_file() else 0 for p, _ in items]
     todo = partitions(items, sizes, workers)
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__, "aptcatch.hunt.sigma.vector"])
+    context = _context()
     folder = parcel.scratch_dir()
     done = 0
     try:
         with ProcessPoolExecutor(
-            len(todo), mp_context=context, initializer=_start, initargs=(mapping, rules, cache_key, folder)
+            len(todo), mp_context=context, initializer=_start, initargs=(mapping, cache_key, folder)
         ) as pool:
-            for sent in pool.map(_job, todo):
+            blob = pickle.dumps(list(rules), protocol=5) if rules else None
+            for sent in pool.map(_job, todo, repeat(blob)):
                 done += 1
                 payloads, run = parcel.unwrap(sent)
                 yield Shard(_results(payloads), run)
