@@ -19,10 +19,11 @@ Timed in one process, same files:
   (c) ``grep -F -c -f iocs.txt`` on the same files (LC_ALL=C; substring matching, so its count includes
       the near-misses and cannot see CIDRs: a speed reference, not a correctness one);
   (d) the floor of this design: one DuckDB pass per file doing only the per-line work the readers cannot
-      skip (Squid: cut on runs of blanks, check the line's shape, the URL's host; Zeek: parse the JSON
-      for the address and query fields) and the sweep's per-row keys and probes, keeping nothing (no
-      table, no line order). What read + sweep costs above it is materialising the table and the second
-      pass over it.
+      skip (Squid: cut on runs of blanks, check the line's shape, the URL's host, which is also the
+      sweep's URL key; Zeek: parse the JSON for the address and query fields) and the sweep's per-row
+      keys and probes, keeping nothing (no table, no line order). What read + sweep costs above it is
+      materialising the table (the Zeek reader keeps only the columns the sweep reads; Squid's full
+      table is built, as Sigma reads it) and the second pass over it.
 
 Each time is also given as CPU seconds of this process (all its threads): the machine is shared, and a
 job on the other core stretches wall times but hardly the CPU time. ``--repeat N`` times the DuckDB
@@ -341,11 +342,12 @@ def floor_scan(squid: Path, dns: Path, sweeper: Any) -> Clock:
         ELSE string_split(line, ' ') END AS f FROM l),
     p AS (SELECT regexp_matches(line, {sql_str(NATIVE_SHAPE)}) AS ok, f[3] AS client, f[6] AS method,
             f[7] AS url, f[9] AS hier FROM s),
-    r AS (SELECT ok, client, nullif(substr(hier, strpos(hier, '/') + 1), '-') AS peer, url, hp,
+    r AS (SELECT ok, client, nullif(substr(hier, strpos(hier, '/') + 1), '-') AS peer, url, method,
             CASE WHEN method = 'CONNECT' AND NOT contains(url, '://') THEN lower(split_part(url, ':', 1))
                  WHEN contains(url, '://') THEN host_of(hp) END AS dom
           FROM {with_hostport("p", "url")}),
-    k AS (SELECT ok, client, peer, {key.format("dom")} AS dom_key, host_only(hp) AS url_key FROM r)
+    k AS (SELECT ok, client, peer, {key.format("dom")} AS dom_key,
+            CASE WHEN NOT (method = 'CONNECT' AND NOT contains(url, '://')) THEN dom END AS url_key FROM r)
     SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE dom_key IN (SELECT l2 FROM ind_l2)),
       count(*) FILTER (WHERE url_key IN (SELECT host FROM ind_url_host)),
       count(DISTINCT client), count(DISTINCT peer) FROM k"""

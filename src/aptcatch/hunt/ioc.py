@@ -31,19 +31,13 @@ import numpy as np
 import pyarrow as pa
 
 from aptcatch.hunt.readers import ReadResult
+from aptcatch.hunt.readers.base import OBSERVED as OBSERVED  # also the Spark sweep's
 from aptcatch.hunt.readers.duck import ident, sql_str, with_hostport
 from aptcatch.knowledge import indicators as ind
 from aptcatch.knowledge.store import KnowledgeStore
 
 SWEPT_TYPES = ("domain", "ipv4", "cidr", "url", "md5", "sha1", "sha256")
 
-# kind of observation -> normalised columns holding it
-OBSERVED: dict[str, tuple[str, ...]] = {
-    "domain": ("destination.domain", "dns.question.name", "url.domain"),
-    "ip": ("source.ip", "destination.ip"),
-    "url": ("url.full",),
-    "hash": ("file.hash.md5", "file.hash.sha1", "file.hash.sha256"),
-}
 RULES: dict[str, str] = {
     "ioc.domain": "Known indicator: domain or a subdomain of it",
     "ioc.ip": "Known indicator: IPv4 address or inside a CIDR block",
@@ -287,11 +281,14 @@ class Sweeper:
         for file_id, r in enumerate(results):
             if r.rows == 0:
                 continue
-            present = set(r.table.column_names)
+            observed = r.observed()
+            present = set(observed.column_names)
             wanted = [f for fields in OBSERVED.values() for f in fields if f in present]
             if not wanted:
                 continue
-            table = r.table.select(wanted).append_column("__row", pa.array(np.arange(r.rows, dtype=np.int64)))
+            table = observed.select(wanted).append_column(
+                "__row", pa.array(np.arange(r.rows, dtype=np.int64))
+            )
             if r.rows < SMALL_FILE:
                 small.append(table.append_column("__file", pa.array(np.full(r.rows, file_id, np.int64))))
                 continue

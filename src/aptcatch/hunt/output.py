@@ -65,9 +65,7 @@ def event_rows(
     out: dict[tuple[int, int], dict[str, Any]] = {}
     for file_id, ids in wanted.items():
         order = sorted(ids)
-        table = results[file_id].table
-        cols = [c for c in EVENT_COLUMNS if c in table.column_names]
-        picked = table.select(cols).take(order).to_pylist()
+        picked = results[file_id].take(order, EVENT_COLUMNS).to_pylist()
         for i, row, raw in zip(order, picked, results[file_id].original(order), strict=True):
             out[(file_id, i)] = {**dict.fromkeys(EVENT_COLUMNS), **row, "event.original": raw}
     return out

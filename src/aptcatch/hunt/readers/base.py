@@ -37,6 +37,14 @@ NORMALISED: tuple[str, ...] = (
     "event.original",
 )
 
+# kind of observation -> the normalised columns holding it: what the IOC sweep reads
+OBSERVED: dict[str, tuple[str, ...]] = {
+    "domain": ("destination.domain", "dns.question.name", "url.domain"),
+    "ip": ("source.ip", "destination.ip"),
+    "url": ("url.full",),
+    "hash": ("file.hash.md5", "file.hash.sha1", "file.hash.sha256"),
+}
+OBSERVED_COLUMNS: frozenset[str] = frozenset(c for cols in OBSERVED.values() for c in cols)
 
 ROW = "@row"  # segment column: the event's row number in its ReadResult.table
 
@@ -106,6 +114,16 @@ class ReadResult:
         )
         table = table.append_column(ROW, pa.array(range(self.table.num_rows), type=pa.int64()))
         return [Segment(table)]
+
+    def observed(self) -> pa.Table:
+        """The rows with (at least) the :data:`OBSERVED` columns, what the IOC sweep reads: ``table``; a
+        reader that builds its full table lazily answers without building it."""
+        return self.table
+
+    def take(self, rows: Sequence[int], columns: Sequence[str]) -> pa.Table:
+        """These columns (those the table has) of the events at these row numbers, in that order."""
+        names = [c for c in columns if c in self.table.column_names]
+        return self.table.select(names).take(pa.array(rows, type=pa.int64()))
 
     def original(self, rows: Sequence[int]) -> list[str | None]:
         """The raw text of the events at these row numbers."""

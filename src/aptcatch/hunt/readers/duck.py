@@ -28,7 +28,7 @@ Python.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
 
@@ -199,27 +199,86 @@ class LineResult(ReadResult):
     across reads of the same file); None when every returned line is a row (row ``i`` is line ``i + 1``).
     ``strict`` is whether DuckDB's CSV scan cut the file (else :func:`cut_lines`, see the module notes).
     ``raw_reader`` builds the Sigma segments on first use.
+
+    Lazy (``full_select`` set): the reader kept only the :data:`~aptcatch.hunt.readers.base.OBSERVED`
+    columns it fills, which is all the IOC sweep reads (:meth:`observed`); ``table`` runs
+    ``full_select`` over the file when first asked for, and :meth:`take` runs it over the wanted lines
+    only (the alert columns of a few hit rows cost a scan of the lines, not the full table).
     """
 
     ordinals: np.ndarray[Any, Any] | None = None
     strict: bool = True
     raw_reader: Callable[[LineResult], list[Segment]] | None = None
+    full_select: str | None = None
+    share: dict[str, str] | None = None
+    _observed: pa.Table = field(init=False, repr=False)
+    _full: pa.Table | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.originals is None:
             self.originals = _LazyOriginals(self)
+
+    # ``table`` is a dataclass field of ReadResult; here a property, so that a lazy result builds it once.
+    @property  # type: ignore[misc]
+    def table(self) -> pa.Table:
+        if self._full is None:
+            self._full = self._build_full()
+        return self._full
+
+    @table.setter
+    def table(self, value: pa.Table) -> None:
+        self._observed, self._full = value, None
+
+    @property
+    def rows(self) -> int:
+        return int(self._observed.num_rows)
+
+    def observed(self) -> pa.Table:
+        return self._observed if self._full is None else self._full
+
+    def _build_full(self) -> pa.Table:
+        if self.full_select is None:
+            return self._observed
+        table = self.scan_lines(self.full_select, self.positions(), kept=True)
+        if table.num_rows != self.rows:
+            raise RuntimeError(
+                f"{self.path} changed since it was read ({table.num_rows} events, were {self.rows})"
+            )
+        return normalised_table(table, self.share)
+
+    def take(self, rows: Sequence[int], columns: Sequence[str]) -> pa.Table:
+        if self._full is not None or self.full_select is None or not len(rows):
+            return super().take(rows, columns)
+        wanted = self.positions(rows)
+        unique = np.unique(wanted)
+        lines = self.scan_lines("SELECT line FROM l", unique)
+        con = connect()
+        try:
+            con.register("__picked", lines)
+            table = con.sql(f"WITH l AS (SELECT line FROM __picked) {self.full_select}").to_arrow_table()
+        finally:
+            con.close()
+        if not (table.column(STATE).to_numpy() == EVENT).all():
+            raise RuntimeError(f"{self.path} changed since it was read")
+        table = normalised_table(table.drop_columns([STATE]), self.share)
+        names = [c for c in columns if c in table.column_names]
+        return table.select(names).take(pa.array(np.searchsorted(unique, wanted)))
 
     def positions(self, rows: Sequence[int] | np.ndarray[Any, Any] | None = None) -> np.ndarray[Any, Any]:
         """0-based positions among the returned lines of these table rows (all rows when None)."""
         picked = np.arange(self.rows, dtype=np.int64) if rows is None else np.asarray(rows, dtype=np.int64)
         return picked if self.ordinals is None else self.ordinals[picked] - 1
 
-    def scan_lines(self, select: str, positions: np.ndarray[Any, Any]) -> pa.Table:
-        """``select`` (over relation ``l(line)``, a plain projection) at the given sorted positions."""
+    def scan_lines(self, select: str, positions: np.ndarray[Any, Any], kept: bool = False) -> pa.Table:
+        """``select`` (over relation ``l(line)``, a plain projection) at the given sorted positions.
+        ``kept``: ``select`` returns :data:`STATE` first; its events are kept, without that column."""
 
         def run(con: Any, lines: str) -> pa.Table:
             reader = con.sql(f"WITH l AS (SELECT line FROM {lines}) {select}").to_arrow_reader(STREAM_BATCH)
-            return pick(reader, positions)
+            if kept and self.ordinals is None:  # every line an event (else the positions say which)
+                return pa.Table.from_batches(list(reader), reader.schema).drop_columns([STATE])
+            table = pick(reader, positions)
+            return table.drop_columns([STATE]) if kept else table
 
         return query_lines(self.path, run, self.strict)[0]
 
@@ -285,19 +344,26 @@ def run_lines(
     raw_reader: Callable[[LineResult], list[Segment]] | None = None,
     share: dict[str, str] | None = None,
     url_host: str | None = None,
+    observed: str | None = None,
 ) -> LineResult:
     """Run a reader's ``select`` (over relation ``l(line)``: every returned line) into a result.
 
     ``select`` returns :data:`STATE` and normalised or raw columns, one row per line in file order: a
     plain projection, nothing that reorders (no join, aggregate or window). Lines in state BAD are
-    counted with ``describe`` as the error text.
+    counted with ``describe`` as the error text. ``observed``, when given, is the same projection
+    reduced to :data:`STATE` and the observed columns (the same state for every line): it is what is
+    run, and ``select`` only when the full table is asked for (a lazy :class:`LineResult`).
     """
+    query = observed or select
 
     def run(con: Any, lines: str) -> pa.Table:
-        return con.sql(f"WITH l AS (SELECT line FROM {lines}) {select}").to_arrow_table()
+        return con.sql(f"WITH l AS (SELECT line FROM {lines}) {query}").to_arrow_table()
 
     table, rejected, strict = query_lines(path, run)
-    return finish(path, fmt, table, describe, rejected, raw_reader, share, strict, url_host)
+    result = finish(path, fmt, table, describe, rejected, raw_reader, share, strict, url_host)
+    if observed is not None:
+        result.full_select, result.share = select, share
+    return result
 
 
 def finish(

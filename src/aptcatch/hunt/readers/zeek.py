@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from aptcatch.hunt.readers.base import ROW, Segment, text
+from aptcatch.hunt.readers.base import OBSERVED_COLUMNS, ROW, Segment, text
 from aptcatch.hunt.readers.duck import (
     BAD,
     EVENT,
@@ -43,6 +43,14 @@ _BY_TYPE: dict[str, tuple[str, ...]] = {
     "ssl": ("server_name",),
     "files": ("tx_hosts", "rx_hosts", "filename", "md5", "sha1", "sha256"),
 }
+# The fields the observed columns (what the IOC sweep reads) take, per log type; other types: id.*_h.
+# A file is first read for these only; the rest when the full table is asked for (LineResult).
+OBSERVED_FIELDS: dict[str, tuple[str, ...]] = {
+    "dns": ("id.orig_h", "id.resp_h", "query"),
+    "http": ("id.orig_h", "id.resp_h", "id.resp_p", "host", "uri"),
+    "ssl": ("id.orig_h", "id.resp_h", "server_name"),
+    "files": ("tx_hosts", "rx_hosts", "md5", "sha1", "sha256"),
+}
 
 
 def log_type(fields: dict[str, Any] | set[str], path: Path, declared: str | None = None) -> str:
@@ -64,33 +72,33 @@ def log_type(fields: dict[str, Any] | set[str], path: Path, declared: str | None
     return "conn"
 
 
-def _normalise_sql(ltype: str, source: str) -> str:
-    """The normalising SELECT over ``source`` (columns named as Zeek fields, already NULL when unset)."""
+def _normalise_sql(ltype: str, source: str, observed: bool = False) -> str:
+    """The normalising SELECT over ``source`` (columns named as Zeek fields, already NULL when unset);
+    ``observed``: only :data:`STATE` and the observed columns (:data:`OBSERVED_FIELDS` their fields)."""
 
     def f(name: str) -> str:
         return ident(name)
 
     cols = [
-        STATE,
-        f'iso_epoch({f("ts")}) AS "@timestamp"',
-        f"'zeek.{ltype}' AS \"event.dataset\"",
-        f'{f("id.orig_p")} AS "source.port"',
-        f'{f("id.resp_p")} AS "destination.port"',
+        (f"iso_epoch({f('ts')})", "@timestamp"),
+        (f"'zeek.{ltype}'", "event.dataset"),
+        (f("id.orig_p"), "source.port"),
+        (f("id.resp_p"), "destination.port"),
     ]
     pre = ""
     if ltype == "files":
         cols += [
-            f'first_of({f("tx_hosts")}) AS "source.ip"',
-            f'first_of({f("rx_hosts")}) AS "destination.ip"',
-            f'{f("filename")} AS "file.path"',
+            (f"first_of({f('tx_hosts')})", "source.ip"),
+            (f"first_of({f('rx_hosts')})", "destination.ip"),
+            (f("filename"), "file.path"),
         ]
-        cols += [f'lower({f(a)}) AS "file.hash.{a}"' for a in ("md5", "sha1", "sha256")]
+        cols += [(f"lower({f(a)})", f"file.hash.{a}") for a in ("md5", "sha1", "sha256")]
     else:
-        cols += [f'{f("id.orig_h")} AS "source.ip"', f'{f("id.resp_h")} AS "destination.ip"']
+        cols += [(f("id.orig_h"), "source.ip"), (f("id.resp_h"), "destination.ip")]
     if ltype == "dns":
-        cols.append(f'{f("query")} AS "dns.question.name"')
+        cols.append((f("query"), "dns.question.name"))
     elif ltype == "ssl":
-        cols.append(f'{f("server_name")} AS "destination.domain"')
+        cols.append((f("server_name"), "destination.domain"))
     elif ltype == "http":
         pre = f""", h AS (
   SELECT *, CASE WHEN {f("host")} IS NOT NULL THEN CASE WHEN contains({f("uri")}, '://') THEN {f("uri")}
@@ -100,11 +108,19 @@ def _normalise_sql(ltype: str, source: str) -> str:
 )"""
         source = with_hostport("h", "__url")
         cols += [
-            '__url AS "url.full"',
-            "CASE WHEN contains(__url, '://') THEN host_of(hp) END AS \"url.domain\"",
-            f'{f("user_agent")} AS "user_agent.original"',
+            ("__url", "url.full"),
+            ("CASE WHEN contains(__url, '://') THEN host_of(hp) END", "url.domain"),
+            (f("user_agent"), "user_agent.original"),
         ]
-    return f"{pre} SELECT {', '.join(cols)} FROM {source}"
+    picked = [f"{e} AS {ident(n)}" for e, n in cols if not observed or n in OBSERVED_COLUMNS]
+    return f"{pre} SELECT {', '.join([STATE, *picked])} FROM {source}"
+
+
+def _fields(ltype: str, observed: bool) -> tuple[str, ...]:
+    """The Zeek fields the normalised columns read (``observed``: the observed columns only)."""
+    if not observed:
+        return _COMMON + _BY_TYPE.get(ltype, ())
+    return OBSERVED_FIELDS.get(ltype, ("id.orig_h", "id.resp_h"))
 
 
 def _share(ltype: str) -> dict[str, str]:
@@ -134,22 +150,39 @@ def read_zeek_json(path: Path, mapping: dict[str, str] | None = None) -> LineRes
     first = _first_record(path) or {}
     declared = first.get("_path") or first.get("@stream")
     ltype = log_type(first, path, declared if isinstance(declared, str) else None)
-    wanted = _COMMON + _BY_TYPE.get(ltype, ())
+    return run_lines(
+        path,
+        "zeek-json",
+        _json_select(ltype, observed=False),
+        "not a JSON object",
+        raw_reader=lambda r: _json_segment(r, ltype),
+        share=_share(ltype),
+        url_host=_url_host(ltype),
+        observed=_json_select(ltype, observed=True),
+    )
+
+
+def _json_select(ltype: str, observed: bool) -> str:
+    """The JSON reader's projection: one ``json_extract_string`` of the fields it reads (Zeek's
+    ``id.*`` also under the ``id_*`` spelling), then :func:`_normalise_sql`."""
+    read = _fields(ltype, observed)
     paths: list[str] = []
-    for name in wanted:
+    for name in read:
         paths.append(jpath(name))
         if name.startswith("id."):
             paths.append(jpath(name.replace(".", "_")))
     values = []
     i = 1
-    for name in wanted:
-        if name.startswith("id."):
+    for name in _fields(ltype, False):
+        if name not in read:
+            values.append(f"NULL::VARCHAR AS {ident(name)}")
+        elif name.startswith("id."):
             values.append(f"txt(coalesce(v[{i}], v[{i + 1}])) AS {ident(name)}")
             i += 2
         else:
             values.append(f"txt(v[{i}]) AS {ident(name)}")
             i += 1
-    select = f"""
+    return f"""
 , j AS (
   SELECT line, try(json_extract_string(line, [{", ".join(sql_str(p) for p in paths)}])) AS v FROM l
 ), z AS (
@@ -158,16 +191,7 @@ def read_zeek_json(path: Path, mapping: dict[str, str] | None = None) -> LineRes
     {", ".join(values)}
   FROM j
 )
-{_normalise_sql(ltype, "z")}"""
-    return run_lines(
-        path,
-        "zeek-json",
-        select,
-        "not a JSON object",
-        raw_reader=_json_segment,
-        share=_share(ltype),
-        url_host=_url_host(ltype),
-    )
+{_normalise_sql(ltype, "z", observed)}"""
 
 
 def _tsv_header(path: Path) -> tuple[str, list[str], str | None]:
@@ -193,11 +217,15 @@ def read_zeek_tsv(path: Path, mapping: dict[str, str] | None = None) -> LineResu
     sep, fields, declared = _tsv_header(path)
     ltype = log_type(set(fields), path, declared)
     index = {name: i + 1 for i, name in enumerate(fields)}
-    values = []
-    for name in _COMMON + _BY_TYPE.get(ltype, ()):
-        i = index.get(name) or index.get(name.replace(".", "_"))
-        values.append(f"txt(f[{i}]) AS {ident(name)}" if i else f"NULL::VARCHAR AS {ident(name)}")
-    select = f"""
+
+    def select(observed: bool) -> str:
+        values = []
+        read = _fields(ltype, observed)
+        for name in _fields(ltype, False):
+            i = index.get(name) or index.get(name.replace(".", "_"))
+            value = f"txt(f[{i}])" if i and name in read else "NULL::VARCHAR"
+            values.append(f"{value} AS {ident(name)}")
+        return f"""
 , s AS (SELECT line, string_split(line, {sql_str(sep)}) AS f FROM l)
 , z AS (
   SELECT CASE WHEN blank(line) OR starts_with(line, '#') THEN {SKIP}
@@ -205,19 +233,21 @@ def read_zeek_tsv(path: Path, mapping: dict[str, str] | None = None) -> LineResu
     {", ".join(values)}
   FROM s
 )
-{_normalise_sql(ltype, "z")}"""
+{_normalise_sql(ltype, "z", observed)}"""
+
     return run_lines(
         path,
         "zeek-tsv",
-        select,
+        select(False),
         f"values do not match the {len(fields)} #fields",
-        raw_reader=_tsv_segment,
+        raw_reader=lambda r: _tsv_segment(r, ltype),
         share=_share(ltype),
         url_host=_url_host(ltype),
+        observed=select(True),
     )
 
 
-def _segment_query(result: LineResult, select: str) -> list[Segment]:
+def _segment_query(result: LineResult, select: str, ltype: str) -> list[Segment]:
     """Run ``select`` (a plain projection over ``l(line)``, every returned line) and keep the lines of the
     table's rows, in row order."""
     if result.rows == 0:
@@ -225,14 +255,13 @@ def _segment_query(result: LineResult, select: str) -> list[Segment]:
     table = result.scan_lines(select, result.positions())
     table = table.append_column(ROW, pa.array(np.arange(table.num_rows, dtype=np.int64)))
     # The log type is constant over a file: Sigma rules for another Zeek log are never run on it.
-    dataset = result.table.column("event.dataset")[0].as_py()
-    return [Segment(table, {"event.dataset": dataset} if dataset else {})]
+    return [Segment(table, {"event.dataset": f"zeek.{ltype}"})]
 
 
 RECORD_PREFIXES = ("id", "certificate", "san", "basic_constraints")  # Zeek fields that are records
 
 
-def _json_segment(result: LineResult) -> list[Segment]:
+def _json_segment(result: LineResult, ltype: str) -> list[Segment]:
     """Every key of the file's records as a column, values as text (lists joined with commas).
 
     Parsed with orjson from the kept lines: a DuckDB query naming every key of a Zeek log costs more to
@@ -265,13 +294,12 @@ def _json_segment(result: LineResult) -> list[Segment]:
             ROW: pa.array(np.arange(len(lines), dtype=np.int64)),
         }
     )
-    dataset = result.table.column("event.dataset")[0].as_py() if result.rows else None
-    return [Segment(table, {"event.dataset": dataset} if dataset else {})]
+    return [Segment(table, {"event.dataset": f"zeek.{ltype}"} if result.rows else {})]
 
 
-def _tsv_segment(result: LineResult) -> list[Segment]:
+def _tsv_segment(result: LineResult, ltype: str) -> list[Segment]:
     sep, fields, _ = _tsv_header(result.path)
     cols = ", ".join(f"txt(f[{i}]) AS {ident(k)}" for i, k in enumerate(fields, 1))
     # a table row is a line that had every #fields value, so ``fields`` is never empty here
     split = f"SELECT string_split(line, {sql_str(sep)}) AS f FROM l"
-    return _segment_query(result, f"SELECT {cols} FROM ({split})")
+    return _segment_query(result, f"SELECT {cols} FROM ({split})", ltype)
