@@ -103,7 +103,9 @@ def correlate(
     stamps: dict[tuple[int, int], str | None] = {}
     for file_id, rows in wanted.items():
         order = sorted(rows)
-        column = results[file_id].table.column("@timestamp").take(order).to_pylist()
+        # take: the hit rows only (a reader that builds its table lazily does not build it for this)
+        stamped = results[file_id].take(order, ["@timestamp"])
+        column = stamped.column(0).to_pylist() if stamped.num_columns else [None] * len(order)
         stamps.update({(file_id, r): s for r, s in zip(order, column, strict=True)})
     events: list[_Event] = []
     for h in relevant:
