@@ -16,8 +16,9 @@ Modes:
   first hunt with a new rule set); it runs before ``hunt`` in each round and writes the plans it reads;
 * ``hunt-cores``: the hunt as ``aptcatch hunt`` runs it, on every core: the DuckDB engine with the
   rules given beforehand (``prepare_sigma``), so large inputs are read and evaluated in one worker
-  process per core (:mod:`aptcatch.hunt.engines.winpool`; plans from the cache); ``cpu_s`` counts the
-  workers too;
+  process per core (:mod:`aptcatch.hunt.engines.winpool`; plans from the cache); ``cpu_s`` is the
+  hunt process's own (the workers are the forkserver's children), ``peak_tree_mib`` the peak of the
+  resident memory of the hunt and its workers together, sampled every 50 ms;
 * ``sqlite``: the naive pipeline — pySigma's SQLite backend with the same pipelines (queries converted
   once and cached, timed apart as ``sqlite-convert``), the events read by the same reader into one
   SQLite table (columns ``TEXT COLLATE NOCASE`` named as Sigma names them, as Zircolite builds it),
@@ -241,7 +242,7 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
         rs = _load_rules()
         t_rules = time.perf_counter()
         cpu0 = _cpu_s()
-        with open_engine("duckdb", EngineOptions()) as engine:
+        with subprocess_runs.TreeMemory() as memory, open_engine("duckdb", EngineOptions()) as engine:
             engine.prepare_sigma(rs.rules, cache_key=rs.key)
             results = engine.read([str(p) for p in paths]).results
             t_read = time.perf_counter()
@@ -251,7 +252,8 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
             "read_s": round(t_read - t_rules, 3),  # with the evaluation, when the workers ran it
             "eval_s": round(t_eval - t_read, 3),
             "hunt_s": round(t_eval - t_rules, 3),
-            "cpu_s": round(_cpu_s() - cpu0, 3),
+            "cpu_s": round(_cpu_s() - cpu0, 3),  # without the workers': the forkserver's children
+            "peak_tree_mib": memory.peak_mib,  # this process and its workers, sampled
             "events": sum(r.rows for r in results),
             "detections": len(run.hits),
             "rules_fired": len({h.rule for h in run.hits}),

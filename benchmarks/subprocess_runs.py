@@ -70,3 +70,58 @@ def header(script: str) -> dict[str, Any]:
         "machine": {"cpus": os.cpu_count(), "load_avg_at_start": os.getloadavg()},
         "command": f"benchmarks/{script} " + " ".join(sys.argv[1:]),
     }
+
+
+def _descendants_rss_kib(root: int) -> int:
+    """Resident KiB of ``root`` and every process below it (worker pools, forkservers' children)."""
+    parent: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/status", encoding="ascii", errors="replace") as fh:
+                fields = dict(line.split(":", 1) for line in fh if ":" in line)
+        except OSError:
+            continue  # ended meanwhile
+        pid = int(entry.name)
+        parent[pid] = int(fields.get("PPid", "0").strip() or 0)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0] or 0)
+    tree, frontier = {root}, [root]
+    while frontier:
+        p = frontier.pop()
+        kids = [c for c, pp in parent.items() if pp == p and c not in tree]
+        tree.update(kids)
+        frontier += kids
+    return sum(rss.get(p, 0) for p in tree)
+
+
+class TreeMemory:
+    """Peak resident memory of this process and all its descendants, sampled every ``every`` seconds
+    in a thread (``getrusage`` misses a forkserver's children, which are not this process's)."""
+
+    def __init__(self, every: float = 0.05) -> None:
+        import threading
+
+        self.every = every
+        self.peak_kib = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        me = os.getpid()
+        while not self._stop.is_set():
+            self.peak_kib = max(self.peak_kib, _descendants_rss_kib(me))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def peak_mib(self) -> int:
+        return self.peak_kib // 1024
