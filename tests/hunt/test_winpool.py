@@ -157,3 +157,18 @@ def test_cli_cores_gives_the_same_alerts(logs: Path, monkeypatch: pytest.MonkeyP
     assert one and alerts("2") == one
     bad = CliRunner().invoke(cli, ["hunt", "--cores", "0", str(logs)])
     assert bad.exit_code == 2 and "--cores" in bad.output
+
+
+def test_systems_without_a_forkserver_use_fresh_interpreters(monkeypatch: pytest.MonkeyPatch) -> None:
+    import multiprocessing
+
+    real = multiprocessing.get_context
+
+    def no_forkserver(method: str | None = None) -> Any:
+        if method == "forkserver":
+            raise ValueError("cannot find context for 'forkserver'")
+        return real(method)
+
+    monkeypatch.setattr(multiprocessing, "get_context", no_forkserver)
+    assert winpool._context().get_start_method() == "spawn"
+    winpool.warm_up()  # nothing to start, and no error

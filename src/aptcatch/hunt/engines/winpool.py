@@ -77,7 +77,10 @@ def worth_it(sizes: Sequence[int], workers: int) -> bool:
 def _context() -> Any:
     import multiprocessing
 
-    context = multiprocessing.get_context("forkserver")
+    try:
+        context = multiprocessing.get_context("forkserver")
+    except ValueError:  # no forkserver on this system (Windows): fresh interpreters
+        return multiprocessing.get_context("spawn")
     context.set_forkserver_preload(_PRELOAD)  # no effect once the server runs (it has them)
     return context
 
@@ -85,9 +88,10 @@ def _context() -> Any:
 def warm_up() -> None:
     """Start the workers' forkserver now: its imports take about a second, which then overlap the
     caller's own work (detecting the formats of the input files) instead of delaying the pool."""
+    if _context().get_start_method() != "forkserver":
+        return
     from multiprocessing import forkserver
 
-    _context()
     with contextlib.suppress(OSError, ValueError):  # no processes here: the pool will say so
         forkserver.ensure_running()
 
