@@ -172,3 +172,24 @@ def test_systems_without_a_forkserver_use_fresh_interpreters(monkeypatch: pytest
     monkeypatch.setattr(multiprocessing, "get_context", no_forkserver)
     assert winpool._context().get_start_method() == "spawn"
     winpool.warm_up()  # nothing to start, and no error
+
+
+def test_a_share_lost_on_the_way_is_read_again(
+    logs: Path, rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _, alone, run_alone = _hunt(logs, rules, cores=1)
+    real = winpool.parcel.unwrap
+    calls: list[int] = []
+
+    def flaky(sent: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # the second share's file vanished (a full /dev/shm cleaned, say)
+            raise OSError("parcel gone")
+        return real(sent)
+
+    monkeypatch.setattr(winpool, "MIN_BYTES", 0)
+    monkeypatch.setattr(winpool.parcel, "unwrap", flaky)
+    engine, results, run = _hunt(logs, rules, cores=2)
+    assert [s.sigma is not None for s in engine._pooled.shards] == [True, False]
+    _same_results(results, alone)
+    assert _hits(results, run) == _hits(alone, run_alone)

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from aptcatch.hunt.sigma.rules import CompiledRule
 
 FORMATS = ("evtx", "windows-json")
-MIN_BYTES = 64 * 2**20  # below this a pool's start-up (~0.3 s) costs more than it saves
+MIN_BYTES = 64 * 2**20  # below this a pool's start-up (0.5-1 s) costs more than it saves
 Item = tuple[Path, str]  # a file and its format (one of FORMATS)
 
 _WORKER: dict[str, Any] = {}
@@ -149,20 +149,21 @@ def read_pooled(
     order. The files a broken pool leaves undone are read here and come with ``sigma`` None."""
     sizes = [p.stat().st_size if p.is_file() else 0 for p, _ in items]
     todo = partitions(items, sizes, workers)
-    context = _context()
-    folder = parcel.scratch_dir()
+    folder: str | None = None
     done = 0
     try:
+        folder = parcel.scratch_dir()
         with ProcessPoolExecutor(
-            len(todo), mp_context=context, initializer=_start, initargs=(mapping, cache_key, folder)
+            len(todo), mp_context=_context(), initializer=_start, initargs=(mapping, cache_key, folder)
         ) as pool:
             blob = pickle.dumps(list(rules), protocol=5) if rules else None
             for sent in pool.map(_job, todo, repeat(blob)):
-                done += 1
                 payloads, run = parcel.unwrap(sent)
+                done += 1  # counted once received: a share lost on the way is read again below
                 yield Shard(_results(payloads), run)
     except (BrokenProcessPool, OSError):  # no worker processes here, or one died: the rest in this one
         for part in todo[done:]:
             yield Shard(_results(list(read_batches(part, mapping))), None)
     finally:
-        shutil.rmtree(folder, ignore_errors=True)  # parcels of a broken run (received ones are gone)
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)  # parcels of a broken run (received ones are gone)
