@@ -18,7 +18,9 @@ Modes:
   rules given beforehand (``prepare_sigma``), so large inputs are read and evaluated in one worker
   process per core (:mod:`aptcatch.hunt.engines.winpool`; plans from the cache); ``cpu_s`` is the
   hunt process's own (the workers are the forkserver's children), ``peak_tree_mib`` the peak of the
-  resident memory of the hunt and its workers together, sampled every 50 ms;
+  resident memory of the hunt and its workers together, sampled every 50 ms, and ``peak_system_mib``
+  the growth of the machine's memory in use meanwhile (MemTotal - MemAvailable: counts the files the
+  workers leave in ``/dev/shm`` for the parent, which no process's RSS shows until it maps them);
 * ``sqlite``: the naive pipeline — pySigma's SQLite backend with the same pipelines (queries converted
   once and cached, timed apart as ``sqlite-convert``), the events read by the same reader into one
   SQLite table (columns ``TEXT COLLATE NOCASE`` named as Sigma names them, as Zircolite builds it),
@@ -254,6 +256,7 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
             "hunt_s": round(t_eval - t_rules, 3),
             "cpu_s": round(_cpu_s() - cpu0, 3),  # without the workers': the forkserver's children
             "peak_tree_mib": memory.peak_mib,  # this process and its workers, sampled
+            "peak_system_mib": memory.peak_system_mib,  # the machine's growth, /dev/shm included
             "events": sum(r.rows for r in results),
             "detections": len(run.hits),
             "rules_fired": len({h.rule for h in run.hits}),

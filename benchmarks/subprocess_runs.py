@@ -105,13 +105,16 @@ class TreeMemory:
 
         self.every = every
         self.peak_kib = 0
+        self.peak_system_kib = 0  # growth of the machine's memory in use (counts /dev/shm files too)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def _run(self) -> None:
         me = os.getpid()
+        base = _used_kib()
         while not self._stop.is_set():
             self.peak_kib = max(self.peak_kib, _descendants_rss_kib(me))
+            self.peak_system_kib = max(self.peak_system_kib, _used_kib() - base)
             self._stop.wait(self.every)
 
     def __enter__(self) -> TreeMemory:
@@ -125,3 +128,14 @@ class TreeMemory:
     @property
     def peak_mib(self) -> int:
         return self.peak_kib // 1024
+
+    @property
+    def peak_system_mib(self) -> int:
+        return self.peak_system_kib // 1024
+
+
+def _used_kib() -> int:
+    """MemTotal - MemAvailable: memory in use on the machine, files in tmpfs included."""
+    with open("/proc/meminfo", encoding="ascii") as fh:
+        info = {k: int(v.split()[0]) for k, v in (line.split(":", 1) for line in fh)}
+    return info["MemTotal"] - info["MemAvailable"]

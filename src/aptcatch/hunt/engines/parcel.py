@@ -86,6 +86,16 @@ def wrap(obj: Any, folder: str) -> Parcel:
 
 def unwrap(parcel: Parcel) -> Any:
     """The object again; its buffers are views of the mapped file (which is unlinked here)."""
+    return _load(parcel, unlink=True)
+
+
+def peek(parcel: Parcel) -> Any:
+    """The object again without taking the file away: the sender maps what it sent, so the memory it
+    goes on using (to evaluate rules, say) is the file's pages, not a second copy."""
+    return _load(parcel, unlink=False)
+
+
+def _load(parcel: Parcel, unlink: bool) -> Any:
     if parcel.path is None:
         return pickle.loads(parcel.head)
     try:
@@ -93,5 +103,6 @@ def unwrap(parcel: Parcel) -> Any:
             size = os.fstat(fh.fileno()).st_size
             view = memoryview(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b"")
     finally:
-        Path(parcel.path).unlink(missing_ok=True)
+        if unlink:
+            Path(parcel.path).unlink(missing_ok=True)
     return pickle.loads(parcel.head, buffers=[view[at : at + n] for at, n in parcel.spans])

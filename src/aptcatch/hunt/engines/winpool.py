@@ -11,8 +11,8 @@ read before sending it back. Once, because an evaluation costs ~0.6 s however fe
 events one by one was measured three times slower than the single-process hunt. The parent receives
 the finished batches (Arrow buffers, through a memory-mapped file: :mod:`.parcel`) and the hits, in
 input order, and makes the same :class:`~aptcatch.hunt.readers.ReadResult` objects an in-process read
-gives. A worker holds its share
-of the Arrow data until it is sent, as the parent then does.
+gives. Each batch goes to its parcel file as soon as it is built, and the worker evaluates the rules
+over the file's mapped pages, so no batch is held twice (the pages are the ones the parent maps).
 
 Workers start from a forkserver that has imported this module (a fork of a process holding DuckDB's
 threads is not safe; a fresh interpreter per worker costs its imports). A worker that dies, or a
@@ -117,21 +117,24 @@ def _start(mapping: dict[str, str] | None, key: str | None, folder: str) -> None
     _WORKER.update(mapping=mapping, key=key, folder=folder)
 
 
-def _job(items: list[Item], rules: bytes | None) -> Parcel:
-    """A worker's run of files: read in batches, then the rules (pickled) evaluated once over all of
-    it; the batches and the run go back as a parcel (:mod:`.parcel`)."""
-    payloads: list[Payload] = []
+def _job(items: list[Item], rules: bytes | None) -> tuple[list[Parcel], SigmaRun | None]:
+    """A worker's run of files: read in batches, each sent to a parcel file as soon as it is built, then
+    the rules (pickled) evaluated once over all of it, reading the parcels' mapped pages (the worker
+    keeps no copy of its own)."""
+    parcels: list[Parcel] = []
     results: list[ReadResult] = []
     for payload in read_batches(items, _WORKER["mapping"], threads=1):
-        results += payload.results()
-        payloads.append(payload.compact())  # the originals as one Arrow array: cheap to send
+        sent = parcel.wrap(payload.compact(), _WORKER["folder"])  # compact: originals as one array
+        del payload
+        parcels.append(sent)
+        if rules is not None:
+            results += parcel.peek(sent).results()
     run = None
     if rules is not None:
         from aptcatch.hunt.sigma.vector import VectorSigma
 
         run = VectorSigma(pickle.loads(rules), cache_key=_WORKER["key"]).run(results)
-    del results  # slices of the payloads: not needed to send them
-    return parcel.wrap((payloads, run), _WORKER["folder"])
+    return parcels, run
 
 
 def _results(payloads: Sequence[Payload]) -> list[ReadResult]:
@@ -157,8 +160,8 @@ def read_pooled(
             len(todo), mp_context=_context(), initializer=_start, initargs=(mapping, cache_key, folder)
         ) as pool:
             blob = pickle.dumps(list(rules), protocol=5) if rules else None
-            for sent in pool.map(_job, todo, repeat(blob)):
-                payloads, run = parcel.unwrap(sent)
+            for sent, run in pool.map(_job, todo, repeat(blob)):
+                payloads = [parcel.unwrap(p) for p in sent]
                 done += 1  # counted once received: a share lost on the way is read again below
                 yield Shard(_results(payloads), run)
     except (BrokenProcessPool, OSError):  # no worker processes here, or one died: the rest in this one
