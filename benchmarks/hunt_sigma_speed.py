@@ -221,12 +221,14 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
 
         rs = _load_rules()
         t_rules = time.perf_counter()
-        results = list(read_evtx_files(paths))
-        t_read = time.perf_counter()
-        sigma = VectorSigma(rs.rules, cache_key=rs.key)
-        run = sigma.run(results)
-        t_eval = time.perf_counter()
+        with subprocess_runs.TreeMemory() as memory:
+            results = list(read_evtx_files(paths))
+            t_read = time.perf_counter()
+            sigma = VectorSigma(rs.rules, cache_key=rs.key)
+            run = sigma.run(results)
+            t_eval = time.perf_counter()
         out = {
+            "peak_system_mib": memory.peak_system_mib,  # as hunt-cores measures it
             "plans_from_cache": not sigma.planner._indexed,
             "rules_s": round(t_rules - start, 3),
             "read_s": round(t_read - t_rules, 3),
