@@ -36,6 +36,8 @@ def alerts(
         for f, r in c.events[:1]:
             wanted[f].add(r)
     rows = event_rows(results, wanted)
+    techniques = {i: list(rules[i].techniques) for i in {h.rule for h in shown}}
+    paths = {i: str(results[i].path) for i in wanted}
     out: list[dict[str, Any]] = []
     for h in sorted(shown, key=lambda h: (h.file_id, h.row, h.rule)):
         rule, row = rules[h.rule], rows[(h.file_id, h.row)]
@@ -51,9 +53,9 @@ def alerts(
                 "sigma.level": rule.level,
                 "sigma.logsource": rule.logsource,
                 "threat.framework": "MITRE ATT&CK",
-                "threat.technique.id": list(rule.techniques),
+                "threat.technique.id": techniques[h.rule].copy(),
                 "event.original": row["event.original"],
-                "log.file.path": str(results[h.file_id].path),
+                "log.file.path": paths[h.file_id],
             }
         )
     for c in corr_hits:
