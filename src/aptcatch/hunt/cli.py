@@ -210,9 +210,9 @@ def hunt(
 
 
 def _json_line(doc: dict[str, Any]) -> bytes:
-    """One alert as a JSON line in UTF-8: orjson (a tenth of the standard encoder's time on 70 k alerts),
-    the standard encoder, ASCII with escapes, for what orjson refuses (an integer beyond 64 bits, a lone
-    surrogate: escaped, the line stays valid JSON)."""
+    """One alert as a JSON line in UTF-8: orjson (0.38 CPU s against the standard encoder's 1.0 s for
+    74 k alerts); the standard encoder, ASCII with escapes, for what orjson refuses (an integer beyond
+    64 bits, a lone surrogate: escaped, the line stays valid JSON)."""
     try:
         return orjson.dumps(doc, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:
