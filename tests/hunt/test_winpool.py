@@ -88,6 +88,9 @@ def test_pooled_read_and_evaluation_equal_one_process(
     shards = engine._pooled.shards
     assert len(shards) == 2 and all(s.sigma is not None for s in shards)
     assert sum(len(s.results) for s in shards) == 5  # the empty file is no Windows log
+    # the rules ran in the workers: here the segments were never made (they are on first use)
+    windows = [r for s in shards for r in s.results]
+    assert all(r.segments is None and r.segment_source is not None for r in windows)
     _same_results(pooled, alone)
     assert pooled[2].bad_lines == 1 and pooled[3].format == "squid"
     assert _hits(pooled, run_pooled) == _hits(alone, run_alone) != []

@@ -138,7 +138,9 @@ def _job(items: list[Item], rules: bytes | None) -> tuple[list[Parcel], SigmaRun
 
 
 def _results(payloads: Sequence[Payload]) -> list[ReadResult]:
-    return [r for p in payloads for r in p.results()]
+    """The payloads' results, their segments made only if Sigma asks (rules not prepared, or a share
+    read here after a broken pool)."""
+    return [r for p in payloads for r in p.results(lazy=True)]
 
 
 def read_pooled(

@@ -83,6 +83,8 @@ class ReadResult:
     ``url_host`` names a column that holds, on every row with a ``url.full``, that URL's host exactly as
     the IOC sweep keys a URL (lower-case, no credentials or port: ``host_of`` of
     :mod:`aptcatch.hunt.readers.duck`), so the sweep need not cut the URLs again; None: it cuts them.
+    ``segment_source``, when ``segments`` is None, makes them on first use (:meth:`sigma_segments`):
+    results whose rules ran elsewhere (in a worker process) never pay for them.
     """
 
     path: Path
@@ -93,6 +95,7 @@ class ReadResult:
     segments: list[Segment] | None = None
     originals: Sequence[str] | None = None
     url_host: str | None = None
+    segment_source: Callable[[], list[Segment]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def rows(self) -> int:
@@ -100,6 +103,8 @@ class ReadResult:
 
     def sigma_segments(self) -> list[Segment]:
         """The segments Sigma rules run on (the whole table, with a row column, when none were made)."""
+        if self.segments is None and self.segment_source is not None:
+            self.segments, self.segment_source = self.segment_source(), None
         if self.segments is not None:
             return self.segments
         # A column with no value at all (a normalised column this format never fills) is not a field
