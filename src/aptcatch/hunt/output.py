@@ -65,9 +65,14 @@ def event_rows(
     out: dict[tuple[int, int], dict[str, Any]] = {}
     for file_id, ids in wanted.items():
         order = sorted(ids)
-        picked = results[file_id].take(order, EVENT_COLUMNS).to_pylist()
-        for i, row, raw in zip(order, picked, results[file_id].original(order), strict=True):
-            out[(file_id, i)] = {**dict.fromkeys(EVENT_COLUMNS), **row, "event.original": raw}
+        picked = results[file_id].take(order, EVENT_COLUMNS)
+        columns = [
+            picked.column(c).to_pylist() if c in picked.column_names else [None] * len(order)
+            for c in EVENT_COLUMNS
+        ]
+        originals = results[file_id].original(order)
+        for i, *values, raw in zip(order, *columns, originals, strict=True):
+            out[(file_id, i)] = {**dict(zip(EVENT_COLUMNS, values, strict=True)), "event.original": raw}
     return out
 
 

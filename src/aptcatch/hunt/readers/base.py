@@ -127,8 +127,8 @@ class ReadResult:
 
     def take(self, rows: Sequence[int], columns: Sequence[str]) -> pa.Table:
         """These columns (those the table has) of the events at these row numbers, in that order."""
-        names = [c for c in columns if c in self.table.column_names]
-        return self.table.select(names).take(pa.array(rows, type=pa.int64()))
+        have = set(self.table.column_names)
+        return self.table.select([c for c in columns if c in have]).take(pa.array(rows, type=pa.int64()))
 
     def original(self, rows: Sequence[int]) -> list[str | None]:
         """The raw text of the events at these row numbers."""
