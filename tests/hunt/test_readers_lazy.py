@@ -122,3 +122,76 @@ def test_sweep_and_alerts_do_not_build_the_full_table(tmp_path: Path) -> None:
     row = result.table.take([matches[0].row_id]).to_pylist()[0]
     assert (hit["@timestamp"], hit["host.name"]) == (row["@timestamp"], row["host.name"])
     assert hit["event.original"] == result.original([matches[0].row_id])[0]
+
+
+# --- Squid: read for the sweep's columns, the rest (and Sigma's segment) when asked for --------------
+
+
+def _squid_lines(rng: random.Random, n: int, ident: tuple[str, ...], common: bool) -> list[str]:
+    out = []
+    for i in range(n):
+        host = rng.choice(["a.example", "U:P@B.Example:8080", "[2001:db8::2]", "c.test"])
+        url = rng.choice([f"http://{host}/p{i}", f"{host.split('@')[-1]}:443", f"ftp://{host}#x"])
+        method = "CONNECT" if "://" not in url else rng.choice(["GET", "POST"])
+        who = rng.choice(ident)
+        if common:
+            stamp = rng.choice(["10/Oct/2024:13:55:36 -0700", "99/Xyz/2024:00:00:00 +0000"])
+            tail = rng.choice(["", ' "-" "curl/8"', ' "http://r.example/" "-" TCP_MISS:HIER_DIRECT'])
+            line = f'10.0.0.{i % 250} {who} {who} [{stamp}] "{method} {url} HTTP/1.1" 200 {i}{tail}'
+        else:
+            sep = rng.choice([" ", "   ", "\t"])
+            peer = rng.choice(["-", "198.51.100.4"])
+            line = (
+                f"{1_600_000_000 + i / 3:.3f}{sep}{rng.randrange(-3, 900)} 10.0.0.{i % 250}"
+                f" TCP_MISS/200 {i} {method} {url} {who} HIER_DIRECT/{peer}" + rng.choice(["", " text/html"])
+            )
+        if rng.random() < 0.03:
+            line = rng.choice(["", "  ", "junk", " " + line, line[:25]])
+        out.append(line)
+    return out
+
+
+@pytest.mark.parametrize("common", [False, True])
+@pytest.mark.parametrize("ident", [("-", "bob"), ("-",)])
+def test_lazy_squid_answers_what_the_eager_read_does(
+    tmp_path: Path, small_buffers: None, common: bool, ident: tuple[str, ...]
+) -> None:
+    path = tmp_path / "access.log"
+    path.write_text("\n".join(_squid_lines(random.Random(len(ident)), 5000, ident, common)) + "\n")
+    lazy = read_log(path, "squid")
+    assert isinstance(lazy, LineResult) and lazy.full_select is not None and lazy.bad_lines > 0
+    assert lazy.rows > 4500  # the layout was recognised
+    share = {"host.name": "source.ip", "destination.domain": "url.domain"}
+    eager = duck.run_lines(path, "squid", lazy.full_select, "x", share=share, url_host="url.domain")
+    assert (lazy.rows, lazy.bad_lines) == (eager.rows, eager.bad_lines)
+    assert [e.split(":")[0] for e in lazy.errors] == [e.split(":")[0] for e in eager.errors]
+    observed = lazy.observed()
+    for name in OBSERVED_COLUMNS:
+        assert observed.column(name).to_pylist() == eager.table.column(name).to_pylist(), name
+
+    # the shape Sigma plans from: what the built segment has, told without building it
+    (shape,) = lazy.sigma_shapes()
+    assert lazy._full is None
+    (built,) = eager.sigma_segments()
+    exact = set(built.table.column_names) - {"@row"}
+    assert set(shape.columns) - shape.uncertain <= exact <= set(shape.columns)
+    assert ("user.name" in exact) == (ident != ("-",))
+    for name, value in shape.values.items():
+        assert set(built.table.column(name).to_pylist()) == {value}
+
+    rows = [*sorted(random.Random(2).sample(range(lazy.rows), 100)), 0, lazy.rows - 1, 3, 3]
+    cols = ["@timestamp", "user.name", "event.action", "url.domain", "user_agent.original"]
+    assert lazy.take(rows, cols).to_pylist() == eager.take(rows, cols).to_pylist()
+    assert lazy.original(rows) == eager.original(rows)
+    assert lazy._full is None
+    assert lazy.table.equals(eager.table)
+    assert lazy.sigma_shapes() == [type(shape).of(s) for s in lazy.sigma_segments()]
+
+
+def test_lazy_squid_without_events_has_an_empty_shape(tmp_path: Path) -> None:
+    path = tmp_path / "access.log"
+    path.write_text("junk\n\n", encoding="utf-8")
+    result = read_log(path, "squid")
+    assert (result.rows, result.bad_lines) == (0, 1)
+    assert [s.rows for s in result.sigma_shapes()] == [0]
+    assert [s.rows for s in result.sigma_segments()] == [0]

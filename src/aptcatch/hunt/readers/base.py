@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -72,6 +72,28 @@ class Segment:
         return {c for c in self.table.column_names if c != ROW} | set(self.constants)
 
 
+@dataclass(frozen=True)
+class SegmentShape:
+    """What Sigma planning reads of a segment (its constants, column names and size), known without it.
+
+    ``columns`` are the columns the segment has (:data:`ROW` left out), in table order; those in
+    ``uncertain`` may turn out to hold no value at all, and the built segment then lacks them (a
+    reader's segment leaves out the columns with no value). ``values`` are columns that hold one value on
+    every event. A shape taken from a built segment has neither.
+    """
+
+    constants: Mapping[str, str]
+    columns: tuple[str, ...]
+    rows: int
+    uncertain: frozenset[str] = frozenset()
+    values: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, segment: Segment) -> SegmentShape:
+        names = tuple(c for c in segment.table.column_names if c != ROW)
+        return cls(segment.constants, names, segment.rows)
+
+
 @dataclass
 class ReadResult:
     """One file read: the normalised table, the raw-field segments, the format and what failed.
@@ -119,6 +141,11 @@ class ReadResult:
         )
         table = table.append_column(ROW, pa.array(range(self.table.num_rows), type=pa.int64()))
         return [Segment(table)]
+
+    def sigma_shapes(self) -> list[SegmentShape]:
+        """The shapes of :meth:`sigma_segments`; a reader that builds its table lazily answers without
+        building it (Sigma then builds the segments of a file only when a rule can match them)."""
+        return [SegmentShape.of(s) for s in self.sigma_segments()]
 
     def observed(self) -> pa.Table:
         """The rows with (at least) the :data:`OBSERVED` columns, what the IOC sweep reads: ``table``; a

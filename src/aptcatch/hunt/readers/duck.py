@@ -27,7 +27,7 @@ Python.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, overload
@@ -35,7 +35,7 @@ from typing import Any, overload
 import numpy as np
 import pyarrow as pa
 
-from aptcatch.hunt.readers.base import NORMALISED, ReadResult, Segment
+from aptcatch.hunt.readers.base import NORMALISED, ReadResult, Segment, SegmentShape
 
 DELIM = "\x01\x02\x03\x04"  # never in a log line; a line that has it is rejected (counted), not split
 MAX_LINE = 16 * 2**20
@@ -204,6 +204,9 @@ class LineResult(ReadResult):
     columns it fills, which is all the IOC sweep reads (:meth:`observed`); ``table`` runs
     ``full_select`` over the file when first asked for, and :meth:`take` runs it over the wanted lines
     only (the alert columns of a few hit rows cost a scan of the lines, not the full table).
+    ``computed`` are the columns the lazy read filled (the others of ``_observed`` are all NULL), and
+    ``filled`` the columns of the full table that hold a value on every event (with that one value, or
+    None when it varies): with them :meth:`sigma_shapes` answers without the full table.
     """
 
     ordinals: np.ndarray[Any, Any] | None = None
@@ -211,6 +214,8 @@ class LineResult(ReadResult):
     raw_reader: Callable[[LineResult], list[Segment]] | None = None
     full_select: str | None = None
     share: dict[str, str] | None = None
+    computed: frozenset[str] = frozenset()
+    filled: Mapping[str, str | None] | None = None
     _observed: pa.Table = field(init=False, repr=False)
     _full: pa.Table | None = field(default=None, init=False, repr=False)
 
@@ -296,6 +301,39 @@ class LineResult(ReadResult):
             self.segments = self.raw_reader(self)
         return super().sigma_segments()
 
+    def sigma_shapes(self) -> list[SegmentShape]:
+        """The table's segment (the normalised columns that hold a value): a column the lazy read
+        filled is in it when it holds a value, one of ``filled`` when there are events, any other the
+        full select makes is uncertain. Without the full table, which stays unbuilt."""
+        if self._full is not None or self.segments is not None or self.raw_reader is not None:
+            return super().sigma_shapes()
+        if self.full_select is None or self.filled is None:
+            return super().sigma_shapes()
+        con = connect()
+        try:  # the full select's columns, bound over no lines (nothing is read)
+            made = con.sql(f"WITH l AS (SELECT NULL::VARCHAR AS line WHERE false) {self.full_select}").columns
+        finally:
+            con.close()
+        share = self.share or {}
+        made = [c for c in made if c != STATE]
+        produced = set(made) | {n for n, src in share.items() if src in made}
+        names = [n for n in NORMALISED if n in produced] + [n for n in made if n not in NORMALISED]
+        columns, uncertain, rows = [], set(), self.rows
+        for name in names:
+            if name == "event.original":
+                continue
+            if name in self.computed:
+                if self._observed.column(name).null_count < rows:
+                    columns.append(name)
+            elif name in self.filled:
+                if rows:
+                    columns.append(name)
+            else:
+                columns.append(name)
+                uncertain.add(name)
+        values = {k: v for k, v in self.filled.items() if v is not None and k in columns}
+        return [SegmentShape({}, tuple(columns), rows, frozenset(uncertain), values)]
+
 
 def pick(reader: pa.RecordBatchReader, positions: np.ndarray[Any, Any]) -> pa.Table:
     """The rows at ``positions`` (sorted, 0-based) of a stream of record batches, in that order."""
@@ -345,6 +383,7 @@ def run_lines(
     share: dict[str, str] | None = None,
     url_host: str | None = None,
     observed: str | None = None,
+    filled: Mapping[str, str | None] | None = None,
 ) -> LineResult:
     """Run a reader's ``select`` (over relation ``l(line)``: every returned line) into a result.
 
@@ -352,7 +391,9 @@ def run_lines(
     plain projection, nothing that reorders (no join, aggregate or window). Lines in state BAD are
     counted with ``describe`` as the error text. ``observed``, when given, is the same projection
     reduced to :data:`STATE` and the observed columns (the same state for every line): it is what is
-    run, and ``select`` only when the full table is asked for (a lazy :class:`LineResult`).
+    run, and ``select`` only when the full table is asked for (a lazy :class:`LineResult`). ``filled``
+    names the columns of ``select`` that hold a value on every event (the value, or None when it varies),
+    for :meth:`LineResult.sigma_shapes`.
     """
     query = observed or select
 
@@ -362,7 +403,10 @@ def run_lines(
     table, rejected, strict = query_lines(path, run)
     result = finish(path, fmt, table, describe, rejected, raw_reader, share, strict, url_host)
     if observed is not None:
-        result.full_select, result.share = select, share
+        made = set(table.column_names) - {STATE}
+        computed = made | {n for n, src in (share or {}).items() if src in made}
+        result.full_select, result.share, result.filled = select, share, filled
+        result.computed = frozenset(computed)
     return result
 
 

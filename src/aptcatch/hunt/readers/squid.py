@@ -82,7 +82,31 @@ _URL_COLUMNS = f"""
        WHEN contains(url, '://') THEN host_of(hp) END AS "url.domain","""
 
 
-_NATIVE = rf"""
+# Columns every event of a layout has a value in (the one value, or None when it varies): with the
+# columns the lazy read fills, they tell Sigma which columns the table would have without building it
+# (LineResult.sigma_shapes). Native: ts has the shape iso_epoch always converts, method, action and code
+# are parts of fields the shape requires.
+_NATIVE_FILLED: dict[str, str | None] = {
+    "event.dataset": "squid.access",
+    "@timestamp": None,
+    "http.request.method": None,
+    "http.response.status_code": None,
+    "event.action": None,
+}
+_COMMON_FILLED: dict[str, str | None] = {
+    "event.dataset": "squid.access",
+    "http.request.method": None,
+    "http.response.status_code": None,
+}
+
+
+def _native(observed: bool) -> str:
+    """The native layout's projection (``observed``: :data:`STATE` and the IOC sweep's columns only)."""
+    rest = """,
+  'squid.access' AS "event.dataset", nullif(ident, '-') AS "user.name",
+  method AS "http.request.method", substr(ac, strpos(ac, '/') + 1) AS "http.response.status_code",
+  left(ac, strpos(ac, '/') - 1) AS "event.action\""""
+    return rf"""
 , s AS (
   SELECT line, CASE WHEN contains(line, '  ') OR contains(line, chr(9))
     THEN list_filter(string_split(replace(line, chr(9), ' '), ' '), lambda x: x <> '')
@@ -94,30 +118,31 @@ _NATIVE = rf"""
     f[1] AS ts, f[3] AS client, f[4] AS ac, f[6] AS method, f[7] AS url, f[8] AS ident, f[9] AS hier
   FROM s
 )
-SELECT {STATE}, iso_epoch(ts) AS "@timestamp", client AS "source.ip",
+SELECT {STATE}, {"" if observed else 'iso_epoch(ts) AS "@timestamp", '}client AS "source.ip",
   nullif(substr(hier, strpos(hier, '/') + 1), '-') AS "destination.ip",
-  {_URL_COLUMNS}
-  'squid.access' AS "event.dataset", nullif(ident, '-') AS "user.name",
-  method AS "http.request.method", substr(ac, strpos(ac, '/') + 1) AS "http.response.status_code",
-  left(ac, strpos(ac, '/') - 1) AS "event.action"
+  {_URL_COLUMNS.rstrip().rstrip(",")}{"" if observed else rest}
 FROM {with_hostport("p", "url")}
 """
 
-_COMMON = f"""
+
+def _common(observed: bool) -> str:
+    """The common/combined layout's projection (``observed`` as for :func:`_native`)."""
+    rest = """,
+  strftime(timezone('UTC', try_strptime(time, '%d/%b/%Y:%H:%M:%S %z')), '%Y-%m-%dT%H:%M:%S.%gZ')
+    AS "@timestamp",
+  'squid.access' AS "event.dataset",
+  coalesce(nullif(nullif("user", '-'), ''), nullif(ident, '-')) AS "user.name",
+  nullif(nullif(ua, '-'), '') AS "user_agent.original",
+  method AS "http.request.method", code AS "http.response.status_code",
+  nullif(action, '') AS "event.action\""""
+    return f"""
 , p AS (
   SELECT line, regexp_extract(line, {sql_str(COMMON)}, {list(_COMMON_GROUPS)!r}) AS m FROM l
 ), q AS (
   SELECT CASE WHEN m.client <> '' THEN {EVENT} WHEN blank(line) THEN {SKIP} ELSE {BAD} END AS {STATE}, m.*
   FROM p
 )
-SELECT {STATE},
-  strftime(timezone('UTC', try_strptime(time, '%d/%b/%Y:%H:%M:%S %z')), '%Y-%m-%dT%H:%M:%S.%gZ')
-    AS "@timestamp",
-  client AS "source.ip", {_URL_COLUMNS}
-  'squid.access' AS "event.dataset",
-  coalesce(nullif(nullif("user", '-'), ''), nullif(ident, '-')) AS "user.name",
-  nullif(nullif(ua, '-'), '') AS "user_agent.original",
-  method AS "http.request.method", code AS "http.response.status_code", nullif(action, '') AS "event.action"
+SELECT {STATE}, client AS "source.ip", {_URL_COLUMNS.rstrip().rstrip(",")}{"" if observed else rest}
 FROM {with_hostport("q", "url")}
 """
 
@@ -137,17 +162,15 @@ def _first_line(path: Path) -> str:
 def read_squid(path: Path, mapping: dict[str, str] | None = None) -> LineResult:
     first = _first_line(path)
     common = LINE_RE.match(first) is None and COMMON_RE.match(first) is not None
-    if common:
-        select = _COMMON
-        describe = "not a Squid common/combined access-log line"
-    else:
-        select = _NATIVE
-        describe = "not a Squid access-log line"
+    select, filled = (_common, _COMMON_FILLED) if common else (_native, _NATIVE_FILLED)
+    describe = "not a Squid common/combined access-log line" if common else "not a Squid access-log line"
     return run_lines(
         path,
         "squid",
-        select,
+        select(observed=False),
         describe,
         share={"host.name": "source.ip", "destination.domain": "url.domain"},
         url_host="url.domain",  # for every row with a url.full, host_of its host and port (_URL_COLUMNS)
+        observed=select(observed=True),
+        filled=filled,
     )

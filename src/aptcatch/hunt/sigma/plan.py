@@ -5,6 +5,11 @@ and event id in many files) share one plan. Rules whose top-level conditions on 
 (``Channel``, ``EventID`` … added by the pipelines) contradict a segment are dropped by a dictionary
 check before any expression is specialised.
 
+A segment whose reader has not built it yet is planned from its shape
+(:class:`~aptcatch.hunt.readers.base.SegmentShape`: constants, column names) when that decides the plan:
+:func:`quiet_plans` names the groups of segments no event of which any rule can match, so an evaluator
+only does the bookkeeping (applied rules, missing fields) for them and never builds their tables.
+
 Column names are made Sigma field names here too (:func:`sigma_columns`): Windows writes some event
 data names with spaces (Defender's ``Source Name``, ``Threat Name``), Sigma rules without
 (``SourceName``, ``ThreatName``), as every Sigma tool for Windows logs reads them.
@@ -13,12 +18,13 @@ data names with spaces (Defender's ``Source Name``, ``Threat Name``), Sigma rule
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyarrow as pa
 
+from aptcatch.hunt.readers.base import SegmentShape
 from aptcatch.hunt.sigma import ir, plan_cache
 from aptcatch.hunt.sigma.rules import CompiledRule
 
@@ -106,6 +112,7 @@ class Planner:
     _indexed: bool = False
     _stored: Path | None = None
     _new: int = 0
+    _reads: frozenset[str] | None = None
 
     def __post_init__(self) -> None:
         if self.cache_key:
@@ -133,6 +140,15 @@ class Planner:
             by_value = self._index.setdefault(name, {})
             for value in req[name]:
                 by_value.setdefault(value, []).append(i)
+
+    def reads(self) -> frozenset[str]:
+        """Every field some rule reads by name. A plan depends on a segment's columns only through
+        those among them, since a rule folds a field it reads and no other (keywords fold on constants)."""
+        if self._reads is None:
+            if not self._indexed:
+                self._build_index()
+            self._reads = frozenset().union(*self._fields)
+        return self._reads
 
     def _candidates(self, lowered: Mapping[str, str]) -> list[int]:
         out = list(self._free)
@@ -192,3 +208,47 @@ class Planner:
         self._memo[key] = plan
         self._new += 1
         return plan
+
+
+Key = tuple[tuple[str, str], ...]  # a group of segments: their constants, sorted
+
+
+def quiet_plans(planner: Planner, shapes: Iterable[SegmentShape]) -> dict[Key, SegmentPlan]:
+    """The plans of the groups of segments (one per constants, segments without events left out) that
+    their shapes decide and under which no event can match: no rule true for every event, and each
+    rule to run false on the values the group's columns hold on every event.
+
+    A group's plan is decided by its shapes when no rule reads a column that may turn out empty (the
+    plan is the same for every set of columns that agree on the fields the rules read, see
+    :meth:`Planner.reads`); the plans returned are then those of the built segments, so the applied rules
+    and missing fields are the same, and no hit is lost. Shapes whose column names have a space (renamed
+    for Sigma by :func:`sigma_columns`, which depends on the columns there) are decided from the table.
+    """
+    groups: dict[Key, list[SegmentShape]] = {}
+    for shape in shapes:
+        if shape.rows:
+            groups.setdefault(tuple(sorted(shape.constants.items())), []).append(shape)
+    out: dict[Key, SegmentPlan] = {}
+    for key, members in groups.items():
+        certain: set[str] = set()
+        uncertain: set[str] = set()
+        held: list[dict[str, str]] = []  # per member, the columns with one value on every event
+        for m in members:
+            if m.uncertain and any(" " in c for c in m.columns):
+                break
+            name = dict(zip(m.columns, _sigma_names(m.columns), strict=True))
+            certain |= {n for c, n in name.items() if c not in m.uncertain}
+            uncertain |= {n for c, n in name.items() if c in m.uncertain}
+            held.append({name[c]: v for c, v in m.values.items() if c in name})
+        else:
+            uncertain -= certain
+            if uncertain and uncertain & planner.reads():
+                continue
+            present = frozenset(certain | uncertain)
+            plan = planner.plan(dict(key), present)
+            if plan.every_row:
+                continue
+            values = {k: v for k, v in held[0].items() if all(h.get(k) == v for h in held[1:])}
+            if all(ir.specialise(expr, values, present) == ir.FALSE for _, expr in plan.run):
+                out[key] = plan
+    return out

@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,10 +37,10 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from aptcatch.gc_pause import gc_paused
-from aptcatch.hunt.readers.base import ROW, ReadResult
+from aptcatch.hunt.readers.base import ROW, ReadResult, SegmentShape
 from aptcatch.hunt.sigma import ir
 from aptcatch.hunt.sigma.evaluate import Hit, SigmaRun
-from aptcatch.hunt.sigma.plan import Planner, sigma_columns
+from aptcatch.hunt.sigma.plan import Planner, SegmentPlan, quiet_plans, sigma_columns
 from aptcatch.hunt.sigma.rules import CompiledRule
 
 FILE = "@file"
@@ -386,8 +386,14 @@ def _eval(expr: Any, g: _Group, rows: Ints | None) -> Bools:
     return g.leaf(expr, expr.field, rows)
 
 
-def _group_segments(results: Sequence[ReadResult]) -> dict[tuple[tuple[str, str], ...], pa.Table]:
-    """All segments with the same constants, from every file, as one table (with ``@file``).
+def _group_segments(
+    results: Sequence[ReadResult],
+    skip: Collection[tuple[tuple[str, str], ...]] = (),
+    shapes: Sequence[Sequence[SegmentShape]] = (),
+) -> dict[tuple[tuple[str, str], ...], pa.Table]:
+    """All segments with the same constants, from every file, as one table (with ``@file``); the groups
+    in ``skip`` are left out, and a file whose segments all fall there (by its ``shapes``) is not asked
+    for them.
 
     Segments are first gathered by their exact columns, so the many segments of one shape (one per file)
     are concatenated without schema promotion and renamed to Sigma names once; the per-shape tables of
@@ -396,9 +402,10 @@ def _group_segments(results: Sequence[ReadResult]) -> dict[tuple[tuple[str, str]
     """
     parts: dict[tuple[tuple[str, str], ...], dict[tuple[str, ...], list[tuple[int, pa.Table]]]] = {}
     for file_id, result in enumerate(results):
+        if skip and all(tuple(sorted(s.constants.items())) in skip for s in shapes[file_id] if s.rows):
+            continue
         for seg in result.sigma_segments():
-            if seg.rows:
-                key = tuple(sorted(seg.constants.items()))
+            if seg.rows and (key := tuple(sorted(seg.constants.items()))) not in skip:
                 by_names = parts.setdefault(key, {})
                 by_names.setdefault(tuple(seg.table.column_names), []).append((file_id, seg.table))
     out: dict[tuple[tuple[str, str], ...], pa.Table] = {}
@@ -426,16 +433,20 @@ class VectorSigma:
     def _run(self, results: Sequence[ReadResult]) -> SigmaRun:
         out = SigmaRun()
         seen_missing: dict[int, frozenset[str]] = {}
-        for key, table in _group_segments(results).items():
-            out.segments += 1
-            constants = dict(key)
+        # groups no event of which can match are planned from their shapes, their tables never built
+        shapes = [r.sigma_shapes() for r in results]
+        quiet = quiet_plans(self.planner, [s for per_file in shapes for s in per_file])
+        groups: list[tuple[SegmentPlan, pa.Table | None]] = [(plan, None) for plan in quiet.values()]
+        for key, table in _group_segments(results, quiet, shapes).items():
             present = frozenset(c for c in table.column_names if c not in (ROW, FILE))
-            plan = self.planner.plan(constants, present)
+            groups.append((self.planner.plan(dict(key), present), table))
+        for plan, table in groups:
+            out.segments += 1
             for i in {i for i, _ in plan.run} | set(plan.every_row) | set(plan.missing):
                 miss = plan.missing.get(i, frozenset())
                 seen_missing[i] = seen_missing[i] & miss if i in seen_missing else miss
                 out.applied.add(i)
-            if not plan.run and not plan.every_row:
+            if table is None or (not plan.run and not plan.every_row):
                 continue
             g = _Group(table)
             files = table.column(FILE).to_numpy()
