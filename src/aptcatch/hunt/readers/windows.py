@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from aptcatch.hunt.readers.base import ReadResult, parse_hashes, text
+from aptcatch.hunt.readers.winfast import make_batch
 from aptcatch.hunt.readers.winsegments import NORM_COLUMNS, Batch, event_sections, flatten
 
 # Raw Windows/Sysmon field -> normalised column (first non-empty wins).
@@ -111,14 +112,15 @@ def normalise(flat: dict[str, Any]) -> dict[str, str | None]:
 
 
 def new_batch(mapping: dict[str, str] | None = None) -> Batch:
-    """A batch with the default field map; a user mapping (raw field -> normalised column) goes first."""
+    """A batch with the default field map; a user mapping (raw field -> normalised column) goes first.
+    The batch is the C-accelerated one (:mod:`.winfast`) where it is built, else the pure-Python one."""
     extra: dict[str, list[str]] = {}
     for src, dst in (mapping or {}).items():
         if dst in NORM_COLUMNS and dst not in ("file.hash.md5", "file.hash.sha1", "file.hash.sha256"):
             extra.setdefault(dst, []).append(src)
     merged = tuple((col, (*extra.pop(col, ()), *srcs)) for col, srcs in _MAP)
     merged += tuple((col, tuple(srcs)) for col, srcs in extra.items())
-    return Batch(merged, raw_fields)
+    return make_batch(merged, raw_fields)
 
 
 def _lines(path: Path) -> Iterator[str]:

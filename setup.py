@@ -1,0 +1,23 @@
+"""Build hook beside pyproject.toml: the optional C accelerator of the Windows event reader.
+
+Everything else about the package is declared in pyproject.toml. The extension is optional: where it
+cannot be compiled (no compiler, no Python headers) the install goes on and the pure-Python reader
+(``aptcatch.hunt.readers.winsegments.Batch``) is used instead.
+"""
+
+import sys
+
+from setuptools import Extension, setup
+
+_FLAGS = [] if sys.platform == "win32" else ["-O2", "-Wall", "-Wextra"]
+
+setup(
+    ext_modules=[
+        Extension(
+            "aptcatch.hunt.readers._winfast",
+            ["src/aptcatch/hunt/readers/_winfast.c"],
+            extra_compile_args=_FLAGS,
+            optional=True,
+        )
+    ]
+)

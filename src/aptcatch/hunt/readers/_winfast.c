@@ -1,0 +1,1814 @@
+/*
+ * _winfast: the Windows event batch of aptcatch.hunt.readers.winsegments, with its per-event work in C.
+ *
+ * Why this is written by hand: the pure-Python batch (winsegments.Batch) makes a Python object for
+ * every JSON value of every event (orjson), then moves them into lists and hands them to pyarrow;
+ * that is ~24 us per event on top of the Rust EVTX parse, six times the parse itself. No library
+ * turns evtx_dump JSON into per-shape Arrow columns, and this machine's registries carry no Rust
+ * crates to write one against the evtx crate, so the batch is written here in C against the CPython
+ * API only:
+ *
+ *   - ingest: each event text is parsed by a small strict JSON parser straight from the str's UTF-8
+ *     (a flat node tape, depth-limited, every read bounds-checked), its shape key and values are
+ *     computed as winsegments.parse_record computes them, and each value's final text (what
+ *     winsegments.text_value makes of it) is recorded as a span of the event text (kept as the
+ *     event's original) or of an arena of unescaped/joined texts, with a kind byte (no value /
+ *     string / other), in per-(file, group) row-major cell arrays;
+ *   - anything the parser does not handle exactly (floats, lone surrogates, duplicate keys, odd
+ *     shapes, Winlogbeat or flat events, bad JSON ...) goes, one text at a time, to a Python callback
+ *     that runs the reference code (orjson + parse_record) and whose parsed values are converted here
+ *     with the same rules: never a guess;
+ *   - build: given the plans the Python side computed (which column of a group goes where, the
+ *     sources of each normalised column), the Arrow string buffers (offsets, data, validity) of every
+ *     field name, of the normalised columns and of the originals are written into bytes objects that
+ *     pyarrow wraps without a copy.
+ *
+ * Limits: texts of 4 GiB or more, nesting deeper than MAX_DEPTH and every form the parser does not
+ * accept go to the Python path; sizes are checked for overflow; allocation failures raise MemoryError.
+ * The GIL is held throughout.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#define MAX_DEPTH 32
+#define B_FLAG ((uint64_t)1 << 63) /* a cell's text lies in the extra arena, not the originals */
+
+#define BAIL (-1) /* not handled here: the text goes to the Python path */
+#define ERR (-2)  /* a Python exception is set */
+
+enum { K_NONE = 0, K_STR = 1, K_OTHER = 2, K_OTHER_NULL = 3 };
+enum { J_NULL, J_TRUE, J_FALSE, J_INT, J_STR, J_ARR, J_OBJ };
+
+typedef struct {
+    uint64_t off; /* originals offset, or B_FLAG | extra offset */
+    uint32_t len;
+    uint8_t kind;
+} Cell;
+
+typedef struct {
+    uint8_t type, esc;
+    uint32_t start, end; /* string: content between the quotes; number, literal, container: its text */
+    uint32_t count;      /* object members / array elements */
+    uint32_t next;       /* index of the node after this subtree */
+} Node;
+
+typedef struct {
+    char *p;
+    size_t len, cap;
+} Buf;
+
+/* ------------------------------------------------------------------ growable memory */
+
+static int grow(void **p, size_t *cap, size_t need, size_t elsize) {
+    if (need <= *cap) return 0;
+    size_t c = *cap ? *cap : 16;
+    while (c < need) {
+        if (c > SIZE_MAX / 2) {
+            c = need;
+            break;
+        }
+        c *= 2;
+    }
+    if (c > SIZE_MAX / elsize) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    void *q = PyMem_RawRealloc(*p, c * elsize);
+    if (q == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    *p = q;
+    *cap = c;
+    return 0;
+}
+
+static int buf_put(Buf *b, const void *src, size_t n) {
+    if (n > SIZE_MAX - b->len) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    if (grow((void **)&b->p, &b->cap, b->len + n, 1) < 0) return -1;
+    if (n) memcpy(b->p + b->len, src, n);
+    b->len += n;
+    return 0;
+}
+
+static int buf_byte(Buf *b, char c) { return buf_put(b, &c, 1); }
+
+static int buf_u32(Buf *b, uint32_t v) { return buf_put(b, &v, sizeof v); }
+
+/* ------------------------------------------------------------------ JSON tape parser */
+
+typedef struct {
+    const unsigned char *s;
+    size_t n, i;
+    Node *nodes;
+    size_t nn, cap;
+} Parser;
+
+static int64_t push_node(Parser *P, uint8_t type, size_t start) {
+    if (grow((void **)&P->nodes, &P->cap, P->nn + 1, sizeof(Node)) < 0) return ERR;
+    Node *nd = &P->nodes[P->nn];
+    nd->type = type;
+    nd->esc = 0;
+    nd->start = nd->end = (uint32_t)start;
+    nd->count = 0;
+    nd->next = 0;
+    return (int64_t)P->nn++;
+}
+
+static inline void skip_ws(Parser *P) {
+    while (P->i < P->n) {
+        unsigned char c = P->s[P->i];
+        if (c != ' ' && c != '\t' && c != '\n' && c != '\r') break;
+        P->i++;
+    }
+}
+
+static inline int hexval(unsigned char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+static unsigned hex4(const unsigned char *s) {
+    return (unsigned)(hexval(s[0]) << 12 | hexval(s[1]) << 8 | hexval(s[2]) << 4 | hexval(s[3]));
+}
+
+static int64_t parse_string(Parser *P) {
+    const unsigned char *s = P->s;
+    size_t n = P->n, i = P->i + 1;
+    int64_t idx = push_node(P, J_STR, i);
+    if (idx < 0) return idx;
+    uint8_t esc = 0;
+    for (;;) {
+        if (i >= n) return BAIL;
+        unsigned char c = s[i];
+        if (c == '"') break;
+        if (c == '\\') {
+            if (i + 1 >= n) return BAIL;
+            unsigned char e = s[i + 1];
+            esc = 1;
+            if (e == 'u') {
+                if (i + 5 >= n) return BAIL;
+                for (int k = 2; k < 6; k++)
+                    if (hexval(s[i + k]) < 0) return BAIL;
+                unsigned v = hex4(s + i + 2);
+                if (v >= 0xD800 && v <= 0xDFFF) return BAIL; /* surrogates: the Python path */
+                i += 6;
+            } else if (e == '"' || e == '\\' || e == '/' || e == 'b' || e == 'f' || e == 'n' || e == 'r' ||
+                       e == 't') {
+                i += 2;
+            } else {
+                return BAIL;
+            }
+        } else if (c < 0x20) {
+            return BAIL;
+        } else {
+            i++;
+        }
+    }
+    Node *nd = &P->nodes[idx];
+    nd->end = (uint32_t)i;
+    nd->esc = esc;
+    nd->next = (uint32_t)P->nn;
+    P->i = i + 1;
+    return idx;
+}
+
+static int same_key(const Parser *P, int64_t a, int64_t b) {
+    const Node *x = &P->nodes[a], *y = &P->nodes[b];
+    uint32_t la = x->end - x->start;
+    return la == y->end - y->start && memcmp(P->s + x->start, P->s + y->start, la) == 0;
+}
+
+/* whether key node k repeats a key of the object at idx parsed so far (its members end before k) */
+static int repeats(const Parser *P, int64_t obj, int64_t k) {
+    int64_t j = obj + 1;
+    while (j < k) {
+        if (same_key(P, j, k)) return 1;
+        j = P->nodes[j + 1].next;
+    }
+    return 0;
+}
+
+static int64_t parse_value(Parser *P, int depth);
+
+static int64_t parse_object(Parser *P, int depth) {
+    if (depth >= MAX_DEPTH) return BAIL;
+    int64_t idx = push_node(P, J_OBJ, P->i);
+    if (idx < 0) return idx;
+    P->i++;
+    skip_ws(P);
+    uint32_t count = 0;
+    uint64_t bloom = 0;
+    if (P->i < P->n && P->s[P->i] == '}') {
+        P->i++;
+    } else {
+        for (;;) {
+            skip_ws(P);
+            if (P->i >= P->n || P->s[P->i] != '"') return BAIL;
+            int64_t k = parse_string(P);
+            if (k < 0) return k;
+            const Node *kn = &P->nodes[k];
+            if (kn->esc) return BAIL; /* escaped names: the Python path */
+            uint32_t len = kn->end - kn->start;
+            unsigned bit = (len ? (unsigned)(len * 7u + P->s[kn->start] + 3u * P->s[kn->end - 1]) : 0u) & 63u;
+            if ((bloom >> bit & 1) && repeats(P, idx, k)) return BAIL; /* duplicate keys */
+            bloom |= (uint64_t)1 << bit;
+            skip_ws(P);
+            if (P->i >= P->n || P->s[P->i] != ':') return BAIL;
+            P->i++;
+            int64_t v = parse_value(P, depth + 1);
+            if (v < 0) return v;
+            if (count == UINT32_MAX) return BAIL;
+            count++;
+            skip_ws(P);
+            if (P->i >= P->n) return BAIL;
+            if (P->s[P->i] == ',') {
+                P->i++;
+                continue;
+            }
+            if (P->s[P->i] == '}') {
+                P->i++;
+                break;
+            }
+            return BAIL;
+        }
+    }
+    Node *nd = &P->nodes[idx];
+    nd->count = count;
+    nd->end = (uint32_t)P->i;
+    nd->next = (uint32_t)P->nn;
+    return idx;
+}
+
+static int64_t parse_array(Parser *P, int depth) {
+    if (depth >= MAX_DEPTH) return BAIL;
+    int64_t idx = push_node(P, J_ARR, P->i);
+    if (idx < 0) return idx;
+    P->i++;
+    skip_ws(P);
+    uint32_t count = 0;
+    if (P->i < P->n && P->s[P->i] == ']') {
+        P->i++;
+    } else {
+        for (;;) {
+            int64_t v = parse_value(P, depth + 1);
+            if (v < 0) return v;
+            if (count == UINT32_MAX) return BAIL;
+            count++;
+            skip_ws(P);
+            if (P->i >= P->n) return BAIL;
+            if (P->s[P->i] == ',') {
+                P->i++;
+                continue;
+            }
+            if (P->s[P->i] == ']') {
+                P->i++;
+                break;
+            }
+            return BAIL;
+        }
+    }
+    Node *nd = &P->nodes[idx];
+    nd->count = count;
+    nd->end = (uint32_t)P->i;
+    nd->next = (uint32_t)P->nn;
+    return idx;
+}
+
+static int64_t parse_literal(Parser *P, const char *word, size_t len, uint8_t type) {
+    if (P->n - P->i < len || memcmp(P->s + P->i, word, len) != 0) return BAIL;
+    int64_t idx = push_node(P, type, P->i);
+    if (idx < 0) return idx;
+    P->i += len;
+    P->nodes[idx].end = (uint32_t)P->i;
+    P->nodes[idx].next = (uint32_t)P->nn;
+    return idx;
+}
+
+/* integers that orjson reads as int (-2**63 .. 2**64-1) in canonical form; anything else bails */
+static int64_t parse_number(Parser *P) {
+    const unsigned char *s = P->s;
+    size_t n = P->n, i = P->i, start = i;
+    int neg = 0;
+    if (s[i] == '-') {
+        neg = 1;
+        i++;
+    }
+    if (i >= n || s[i] < '0' || s[i] > '9') return BAIL;
+    if (s[i] == '0') {
+        i++;
+        if (neg) return BAIL; /* -0 */
+        if (i < n && s[i] >= '0' && s[i] <= '9') return BAIL;
+    } else {
+        uint64_t v = 0;
+        while (i < n && s[i] >= '0' && s[i] <= '9') {
+            unsigned d = (unsigned)(s[i] - '0');
+            if (v > (UINT64_MAX - d) / 10) return BAIL;
+            v = v * 10 + d;
+            i++;
+        }
+        if (neg && v > ((uint64_t)1 << 63)) return BAIL;
+    }
+    if (i < n && (s[i] == '.' || s[i] == 'e' || s[i] == 'E')) return BAIL; /* a float */
+    int64_t idx = push_node(P, J_INT, start);
+    if (idx < 0) return idx;
+    P->nodes[idx].end = (uint32_t)i;
+    P->nodes[idx].next = (uint32_t)P->nn;
+    P->i = i;
+    return idx;
+}
+
+static int64_t parse_value(Parser *P, int depth) {
+    skip_ws(P);
+    if (P->i >= P->n) return BAIL;
+    switch (P->s[P->i]) {
+    case '"':
+        return parse_string(P);
+    case '{':
+        return parse_object(P, depth);
+    case '[':
+        return parse_array(P, depth);
+    case 't':
+        return parse_literal(P, "true", 4, J_TRUE);
+    case 'f':
+        return parse_literal(P, "false", 5, J_FALSE);
+    case 'n':
+        return parse_literal(P, "null", 4, J_NULL);
+    default:
+        return parse_number(P);
+    }
+}
+
+/* the value node of member `key` of object `obj`, or -1 */
+static int64_t obj_get(const Parser *P, int64_t obj, const char *key, uint32_t len) {
+    const Node *o = &P->nodes[obj];
+    int64_t j = obj + 1;
+    for (uint32_t m = 0; m < o->count; m++) {
+        const Node *k = &P->nodes[j];
+        if (k->end - k->start == len && memcmp(P->s + k->start, key, len) == 0) return j + 1;
+        j = P->nodes[j + 1].next;
+    }
+    return -1;
+}
+
+static inline int key_is(const Parser *P, int64_t k, const char *key, uint32_t len) {
+    const Node *x = &P->nodes[k];
+    return x->end - x->start == len && memcmp(P->s + x->start, key, len) == 0;
+}
+
+/* ------------------------------------------------------------------ the batch */
+
+typedef struct {
+    int32_t file;
+    uint32_t n_sys, n_data;
+    PyObject *key;
+    Cell *cells;
+    size_t ncells, capcells;
+    int64_t *rows;
+    size_t nrows, caprows;
+} Group;
+
+typedef struct {
+    PyObject *groups; /* dict: Python key -> group index */
+    int64_t rows;
+} File;
+
+typedef struct {
+    uint64_t hash;
+    uint64_t off; /* in the signature arena */
+    uint32_t len;
+    int32_t id; /* -1: empty slot */
+} SigSlot;
+
+typedef struct {
+    uint64_t key; /* (file << 32 | signature id) + 1; 0: empty */
+    int64_t group;
+} MapSlot;
+
+typedef struct {
+    int32_t file;
+    uint64_t off;
+} Orig;
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *cell_fn;
+    Buf orig;  /* the event texts, UTF-8, in ingest order */
+    Buf extra; /* texts that are not spans of an event text */
+    Orig *origs; /* per event in ingest order: its file and where its text starts in orig */
+    size_t n_orig, cap_orig;
+    File *files;
+    size_t nfiles, capfiles;
+    Group *groups;
+    size_t ngroups, capgroups;
+    /* signature -> id (batch-wide) and its Python key */
+    Buf sigs;
+    SigSlot *sigtab;
+    size_t sigcap, nsig;
+    PyObject **sigkeys;
+    size_t capsigkeys;
+    /* (file, signature id) -> group */
+    MapSlot *map;
+    size_t mapcap, nmap;
+    /* scratch of one event */
+    Node *nodes;
+    size_t capnodes;
+    Cell *pend;
+    size_t npend, cappend;
+    Buf sig;
+    uint32_t n_sys, n_data;
+    int64_t ev, sys, data, chan, eid, prov;
+    /* finish order of the groups */
+    int64_t *order;
+    Py_ssize_t fast, fallbacks;
+} BatchObject;
+
+static inline const char *cell_ptr(const BatchObject *B, const Cell *c) {
+    return (c->off & B_FLAG) ? B->extra.p + (c->off & ~B_FLAG) : B->orig.p + c->off;
+}
+
+static uint64_t hash_bytes(const char *p, size_t n) {
+    uint64_t h = 0x9E3779B97F4A7C15ull ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        uint64_t w;
+        memcpy(&w, p + i, 8);
+        h = (h ^ w) * 0xFF51AFD7ED558CCDull;
+        h ^= h >> 32;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p + i, n - i);
+    h = (h ^ w) * 0xC4CEB9FE1A85EC53ull;
+    h ^= h >> 29;
+    return h;
+}
+
+/* ------------------------------------------------------------------ values as text */
+
+/* JSON string content [start, end) with escapes, unescaped into b (no surrogates: checked) */
+static int unescape(Buf *b, const unsigned char *s, uint32_t start, uint32_t end) {
+    uint32_t i = start;
+    while (i < end) {
+        uint32_t j = i;
+        while (j < end && s[j] != '\\') j++;
+        if (buf_put(b, s + i, j - i) < 0) return ERR;
+        if (j >= end) break;
+        unsigned char e = s[j + 1], out[3];
+        size_t k = 1;
+        i = j + 2;
+        switch (e) {
+        case 'b': out[0] = '\b'; break;
+        case 'f': out[0] = '\f'; break;
+        case 'n': out[0] = '\n'; break;
+        case 'r': out[0] = '\r'; break;
+        case 't': out[0] = '\t'; break;
+        case 'u': {
+            unsigned v = hex4(s + j + 2);
+            i = j + 6;
+            if (v < 0x80) {
+                out[0] = (unsigned char)v;
+            } else if (v < 0x800) {
+                out[0] = (unsigned char)(0xC0 | v >> 6);
+                out[1] = (unsigned char)(0x80 | (v & 0x3F));
+                k = 2;
+            } else {
+                out[0] = (unsigned char)(0xE0 | v >> 12);
+                out[1] = (unsigned char)(0x80 | (v >> 6 & 0x3F));
+                out[2] = (unsigned char)(0x80 | (v & 0x3F));
+                k = 3;
+            }
+            break;
+        }
+        default: out[0] = e; /* " \ / */
+        }
+        if (buf_put(b, out, k) < 0) return ERR;
+    }
+    return 0;
+}
+
+/* winsegments.cell of node v appended to the extra arena: 1 text, 0 None, BAIL, ERR */
+static int cell_text(BatchObject *B, const Parser *P, int64_t v) {
+    const Node *x = &P->nodes[v];
+    switch (x->type) {
+    case J_NULL:
+        return 0;
+    case J_STR:
+        if (x->esc) return unescape(&B->extra, P->s, x->start, x->end) < 0 ? ERR : 1;
+        /* fall through */
+    case J_INT:
+    case J_TRUE:
+    case J_FALSE:
+        return buf_put(&B->extra, P->s + x->start, x->end - x->start) < 0 ? ERR : 1;
+    case J_OBJ: {
+        int64_t t = obj_get(P, v, "#text", 5);
+        if (t < 0) return BAIL; /* orjson.dumps of the object: the Python path */
+        return cell_text(B, P, t);
+    }
+    case J_ARR: { /* the parts that are not None, joined with ',' */
+        int64_t j = v + 1;
+        uint32_t parts = 0;
+        for (uint32_t m = 0; m < x->count; m++) {
+            size_t mark = B->extra.len;
+            if (parts && buf_byte(&B->extra, ',') < 0) return ERR;
+            int r = cell_text(B, P, j);
+            if (r < 0) return r;
+            if (r == 0)
+                B->extra.len = mark;
+            else
+                parts++;
+            j = P->nodes[j].next;
+        }
+        return parts ? 1 : 0;
+    }
+    }
+    return BAIL;
+}
+
+static int pend_cell(BatchObject *B, Cell c) {
+    if (grow((void **)&B->pend, &B->cappend, B->npend + 1, sizeof(Cell)) < 0) return ERR;
+    B->pend[B->npend++] = c;
+    return 0;
+}
+
+/* text_value of node v as a pending cell (offsets relative to the event text unless B_FLAG) */
+static int add_cell(BatchObject *B, const Parser *P, int64_t v) {
+    const Node *x = &P->nodes[v];
+    Cell c = {0, 0, K_NONE};
+    switch (x->type) {
+    case J_NULL:
+        break;
+    case J_STR:
+        c.kind = K_STR;
+        if (!x->esc) {
+            c.off = x->start;
+            c.len = x->end - x->start;
+        } else {
+            size_t mark = B->extra.len;
+            if (unescape(&B->extra, P->s, x->start, x->end) < 0) return ERR;
+            c.off = B_FLAG | mark;
+            c.len = (uint32_t)(B->extra.len - mark);
+        }
+        break;
+    case J_INT:
+    case J_TRUE:
+    case J_FALSE:
+        c.kind = K_OTHER;
+        c.off = x->start;
+        c.len = x->end - x->start;
+        break;
+    default: {
+        size_t mark = B->extra.len;
+        int r = cell_text(B, P, v);
+        if (r < 0) return r;
+        if (B->extra.len - mark > UINT32_MAX) return BAIL;
+        c.kind = r ? K_OTHER : K_OTHER_NULL;
+        c.off = B_FLAG | mark;
+        c.len = (uint32_t)(B->extra.len - mark);
+    }
+    }
+    return pend_cell(B, c);
+}
+
+static int sig_name(Buf *b, char tag, const Parser *P, int64_t k) {
+    const Node *x = &P->nodes[k];
+    if (buf_byte(b, tag) < 0 || buf_u32(b, x->end - x->start) < 0) return ERR;
+    return buf_put(b, P->s + x->start, x->end - x->start) < 0 ? ERR : 0;
+}
+
+/* a key value (Channel, EventID, Provider name): -1 (None) or a scalar node; containers bail */
+static int sig_scalar(BatchObject *B, const Parser *P, int64_t v) {
+    if (v < 0) return buf_byte(&B->sig, 'n') < 0 ? ERR : 0;
+    const Node *x = &P->nodes[v];
+    if (x->type == J_ARR || x->type == J_OBJ) return BAIL;
+    return sig_name(&B->sig, (char)('0' + x->type), P, v);
+}
+
+static inline int data_name_unused(const Parser *P, int64_t k) {
+    /* data names plan_columns never places (winsegments.CONSTANTS, '#attributes', '@row') */
+    return key_is(P, k, "#attributes", 11) || key_is(P, k, "Channel", 7) || key_is(P, k, "EventID", 7) ||
+           key_is(P, k, "Provider_Name", 13) || key_is(P, k, "@row", 4);
+}
+
+/* parse_record on the tape: key signature and pending cells, or BAIL */
+static int interpret(BatchObject *B, const Parser *P) {
+    const Node *nd = P->nodes;
+    B->npend = 0;
+    B->sig.len = 0;
+    B->n_sys = B->n_data = 0;
+    if (nd[0].type != J_OBJ) return BAIL;
+    int64_t ev = obj_get(P, 0, "Event", 5);
+    if (ev < 0 || nd[ev].type != J_OBJ) return BAIL;
+    int64_t sys = obj_get(P, ev, "System", 6);
+    if (sys < 0 || nd[sys].type != J_OBJ) return BAIL;
+    int64_t data = obj_get(P, ev, "EventData", 9);
+    if (!(data >= 0 && nd[data].type == J_OBJ && nd[ev].count <= 3)) {
+        /* winsegments.event_sections: handled here only when it finds no section at all */
+        int64_t j = ev + 1;
+        for (uint32_t m = 0; m < nd[ev].count; m++) {
+            if (!key_is(P, j, "System", 6) && !key_is(P, j, "#attributes", 11) && nd[j + 1].type != J_NULL)
+                return BAIL;
+            j = nd[j + 1].next;
+        }
+        data = -1;
+    }
+    /* the key's values */
+    int64_t chan = obj_get(P, sys, "Channel", 7);
+    int64_t eid = obj_get(P, sys, "EventID", 7);
+    if (eid >= 0 && nd[eid].type == J_OBJ) eid = obj_get(P, eid, "#text", 5);
+    int64_t prov = obj_get(P, sys, "Provider", 8);
+    if (prov >= 0 && nd[prov].type == J_OBJ) {
+        int64_t attrs = obj_get(P, prov, "#attributes", 11);
+        prov = (attrs >= 0 && nd[attrs].type == J_OBJ) ? obj_get(P, attrs, "Name", 4) : -1;
+    }
+    int r;
+    if ((r = sig_scalar(B, P, chan)) < 0 || (r = sig_scalar(B, P, eid)) < 0 || (r = sig_scalar(B, P, prov)) < 0)
+        return r;
+    /* System, flattened */
+    int64_t j = sys + 1;
+    for (uint32_t m = 0; m < nd[sys].count; m++) {
+        int64_t v = j + 1;
+        if (sig_name(&B->sig, 'K', P, j) < 0) return ERR;
+        if (nd[v].type == J_OBJ) {
+            int64_t attrs = nd[v].count == 1 ? obj_get(P, v, "#attributes", 11) : -1;
+            if (attrs >= 0 && nd[attrs].type == J_OBJ) {
+                if (buf_byte(&B->sig, 'A') < 0) return ERR;
+                int64_t a = attrs + 1;
+                for (uint32_t q = 0; q < nd[attrs].count; q++) {
+                    if (sig_name(&B->sig, 'a', P, a) < 0) return ERR;
+                    if ((r = add_cell(B, P, a + 1)) < 0) return r;
+                    B->n_sys++;
+                    a = nd[a + 1].next;
+                }
+            } else { /* winsegments.flatten of {"#attributes": {...}, "#text": ...} */
+                if (buf_byte(&B->sig, 'F') < 0) return ERR;
+                int64_t c = v + 1;
+                for (uint32_t q = 0; q < nd[v].count; q++) {
+                    int64_t cv = c + 1;
+                    if (key_is(P, c, "#attributes", 11)) {
+                        if (nd[cv].type == J_OBJ) {
+                            int64_t a = cv + 1;
+                            for (uint32_t w = 0; w < nd[cv].count; w++) {
+                                const Node *an = &nd[a];
+                                if (!(an->end - an->start >= 5 && memcmp(P->s + an->start, "xmlns", 5) == 0)) {
+                                    if (sig_name(&B->sig, 'a', P, a) < 0) return ERR;
+                                    if ((r = add_cell(B, P, a + 1)) < 0) return r;
+                                    B->n_sys++;
+                                }
+                                a = nd[a + 1].next;
+                            }
+                        }
+                    } else if (key_is(P, c, "#text", 5)) {
+                        if (buf_byte(&B->sig, 'T') < 0) return ERR;
+                        if ((r = add_cell(B, P, cv)) < 0) return r;
+                        B->n_sys++;
+                    } else {
+                        return BAIL; /* nested elements */
+                    }
+                    c = nd[cv].next;
+                }
+                if (buf_byte(&B->sig, 'f') < 0) return ERR;
+            }
+        } else {
+            if (buf_byte(&B->sig, 'N') < 0) return ERR;
+            if ((r = add_cell(B, P, v)) < 0) return r;
+            B->n_sys++;
+        }
+        j = nd[v].next;
+    }
+    /* the data fields */
+    if (buf_byte(&B->sig, 'D') < 0) return ERR;
+    if (data >= 0) {
+        j = data + 1;
+        for (uint32_t m = 0; m < nd[data].count; m++) {
+            if (sig_name(&B->sig, 'd', P, j) < 0) return ERR;
+            size_t mark = B->extra.len;
+            r = add_cell(B, P, j + 1);
+            if (r == BAIL && data_name_unused(P, j)) {
+                B->extra.len = mark;
+                r = pend_cell(B, (Cell){0, 0, K_OTHER_NULL});
+            }
+            if (r < 0) return r;
+            B->n_data++;
+            j = nd[j + 1].next;
+        }
+    }
+    B->ev = ev;
+    B->sys = sys;
+    B->data = data;
+    B->chan = chan;
+    B->eid = eid;
+    B->prov = prov;
+    return 0;
+}
+
+/* ------------------------------------------------------------------ Python keys */
+
+static PyObject *py_text(BatchObject *B, const Parser *P, int64_t v) {
+    const Node *x = &P->nodes[v];
+    if (!x->esc) return PyUnicode_DecodeUTF8((const char *)P->s + x->start, x->end - x->start, "strict");
+    size_t mark = B->extra.len;
+    if (unescape(&B->extra, P->s, x->start, x->end) < 0) return NULL;
+    PyObject *out = PyUnicode_DecodeUTF8(B->extra.p + mark, (Py_ssize_t)(B->extra.len - mark), "strict");
+    B->extra.len = mark;
+    return out;
+}
+
+static PyObject *py_scalar(BatchObject *B, const Parser *P, int64_t v) {
+    if (v < 0) Py_RETURN_NONE;
+    const Node *x = &P->nodes[v];
+    switch (x->type) {
+    case J_NULL:
+        Py_RETURN_NONE;
+    case J_TRUE:
+        Py_RETURN_TRUE;
+    case J_FALSE:
+        Py_RETURN_FALSE;
+    case J_INT: {
+        char digits[32];
+        uint32_t len = x->end - x->start;
+        if (len >= sizeof digits) {
+            PyErr_SetString(PyExc_SystemError, "integer too long");
+            return NULL;
+        }
+        memcpy(digits, P->s + x->start, len);
+        digits[len] = 0;
+        return PyLong_FromString(digits, NULL, 10);
+    }
+    case J_STR:
+        return py_text(B, P, v);
+    }
+    PyErr_SetString(PyExc_SystemError, "no scalar");
+    return NULL;
+}
+
+/* "<k>_<a>" from two name nodes */
+static PyObject *join_names(const Parser *P, int64_t k, int64_t a) {
+    const Node *x = &P->nodes[k], *y = &P->nodes[a];
+    size_t lx = x->end - x->start, ly = y->end - y->start;
+    if (lx > (size_t)PY_SSIZE_T_MAX - ly - 1) return PyErr_NoMemory();
+    char *tmp = PyMem_RawMalloc(lx + ly + 1);
+    if (tmp == NULL) return PyErr_NoMemory();
+    memcpy(tmp, P->s + x->start, lx);
+    tmp[lx] = '_';
+    memcpy(tmp + lx + 1, P->s + y->start, ly);
+    PyObject *out = PyUnicode_DecodeUTF8(tmp, (Py_ssize_t)(lx + ly + 1), "strict");
+    PyMem_RawFree(tmp);
+    return out;
+}
+
+static int list_add(PyObject *list, PyObject *item) {
+    if (item == NULL) return -1;
+    int r = PyList_Append(list, item);
+    Py_DECREF(item);
+    return r;
+}
+
+/* (Channel, EventID, Provider name, data names, (System keys, System layout)) as parse_record makes it */
+static PyObject *build_key(BatchObject *B, const Parser *P) {
+    const Node *nd = P->nodes;
+    PyObject *names = NULL, *keys = NULL, *sig = NULL, *entry = NULL, *out = NULL;
+    PyObject *t_names = NULL, *t_keys = NULL, *t_sig = NULL, *shape = NULL;
+    PyObject *chan = NULL, *eid = NULL, *prov = NULL;
+    if (!(names = PyList_New(0)) || !(keys = PyList_New(0)) || !(sig = PyList_New(0))) goto done;
+    if (B->data >= 0) {
+        int64_t j = B->data + 1;
+        for (uint32_t m = 0; m < nd[B->data].count; m++) {
+            if (list_add(names, py_text(B, P, j)) < 0) goto done;
+            j = nd[j + 1].next;
+        }
+    }
+    int64_t j = B->sys + 1;
+    for (uint32_t m = 0; m < nd[B->sys].count; m++) {
+        int64_t v = j + 1;
+        if (list_add(keys, py_text(B, P, j)) < 0) goto done;
+        if (nd[v].type != J_OBJ) {
+            Py_INCREF(Py_None);
+            if (list_add(sig, Py_None) < 0) goto done;
+        } else {
+            int64_t attrs = nd[v].count == 1 ? obj_get(P, v, "#attributes", 11) : -1;
+            if (!(entry = PyList_New(0))) goto done;
+            if (attrs >= 0 && nd[attrs].type == J_OBJ) {
+                int64_t a = attrs + 1;
+                for (uint32_t q = 0; q < nd[attrs].count; q++) {
+                    if (list_add(entry, py_text(B, P, a)) < 0) goto done;
+                    a = nd[a + 1].next;
+                }
+            } else {
+                if (list_add(entry, PyUnicode_FromString("#flat")) < 0) goto done;
+                int64_t c = v + 1;
+                for (uint32_t q = 0; q < nd[v].count; q++) {
+                    int64_t cv = c + 1;
+                    if (key_is(P, c, "#attributes", 11)) {
+                        if (nd[cv].type == J_OBJ) {
+                            int64_t a = cv + 1;
+                            for (uint32_t w = 0; w < nd[cv].count; w++) {
+                                const Node *an = &nd[a];
+                                if (!(an->end - an->start >= 5 && memcmp(P->s + an->start, "xmlns", 5) == 0))
+                                    if (list_add(entry, join_names(P, j, a)) < 0) goto done;
+                                a = nd[a + 1].next;
+                            }
+                        }
+                    } else if (list_add(entry, py_text(B, P, j)) < 0) { /* #text: the element's name */
+                        goto done;
+                    }
+                    c = nd[cv].next;
+                }
+            }
+            PyObject *tup = PyList_AsTuple(entry);
+            Py_CLEAR(entry);
+            if (list_add(sig, tup) < 0) goto done;
+        }
+        j = nd[v].next;
+    }
+    if (!(t_names = PyList_AsTuple(names)) || !(t_keys = PyList_AsTuple(keys)) || !(t_sig = PyList_AsTuple(sig)))
+        goto done;
+    if (!(shape = PyTuple_Pack(2, t_keys, t_sig))) goto done;
+    if (!(chan = py_scalar(B, P, B->chan)) || !(eid = py_scalar(B, P, B->eid)) || !(prov = py_scalar(B, P, B->prov)))
+        goto done;
+    out = PyTuple_Pack(5, chan, eid, prov, t_names, shape);
+done:
+    Py_XDECREF(names);
+    Py_XDECREF(keys);
+    Py_XDECREF(sig);
+    Py_XDECREF(entry);
+    Py_XDECREF(t_names);
+    Py_XDECREF(t_keys);
+    Py_XDECREF(t_sig);
+    Py_XDECREF(shape);
+    Py_XDECREF(chan);
+    Py_XDECREF(eid);
+    Py_XDECREF(prov);
+    return out;
+}
+
+/* ------------------------------------------------------------------ groups */
+
+/* the group of `key` in `file` (created when new, in first-seen order as a dict keeps it) */
+static int64_t file_group(BatchObject *B, int32_t file, PyObject *key, uint32_t n_sys, uint32_t n_data) {
+    File *f = &B->files[file];
+    PyObject *found = PyDict_GetItemWithError(f->groups, key);
+    if (found != NULL) {
+        int64_t gid = PyLong_AsLongLong(found);
+        if (gid < 0 && PyErr_Occurred()) return ERR;
+        Group *g = &B->groups[gid];
+        if (g->n_sys != n_sys || g->n_data != n_data) {
+            PyErr_SetString(PyExc_SystemError, "events of one group key with different field counts");
+            return ERR;
+        }
+        return gid;
+    }
+    if (PyErr_Occurred()) return ERR;
+    if (grow((void **)&B->groups, &B->capgroups, B->ngroups + 1, sizeof(Group)) < 0) return ERR;
+    int64_t gid = (int64_t)B->ngroups;
+    PyObject *id = PyLong_FromLongLong(gid);
+    if (id == NULL) return ERR;
+    int r = PyDict_SetItem(f->groups, key, id);
+    Py_DECREF(id);
+    if (r < 0) return ERR;
+    Group *g = &B->groups[B->ngroups++];
+    memset(g, 0, sizeof *g);
+    g->file = file;
+    g->n_sys = n_sys;
+    g->n_data = n_data;
+    Py_INCREF(key);
+    g->key = key;
+    return gid;
+}
+
+static int sig_grow(BatchObject *B) {
+    size_t cap = B->sigcap ? B->sigcap * 2 : 1024;
+    SigSlot *tab = PyMem_RawMalloc(cap * sizeof(SigSlot));
+    if (tab == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < cap; i++) tab[i].id = -1;
+    for (size_t i = 0; i < B->sigcap; i++) {
+        if (B->sigtab[i].id < 0) continue;
+        size_t p = B->sigtab[i].hash & (cap - 1);
+        while (tab[p].id >= 0) p = (p + 1) & (cap - 1);
+        tab[p] = B->sigtab[i];
+    }
+    PyMem_RawFree(B->sigtab);
+    B->sigtab = tab;
+    B->sigcap = cap;
+    return 0;
+}
+
+static int map_grow(BatchObject *B) {
+    size_t cap = B->mapcap ? B->mapcap * 2 : 1024;
+    MapSlot *tab = PyMem_RawCalloc(cap, sizeof(MapSlot));
+    if (tab == NULL) {
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t i = 0; i < B->mapcap; i++) {
+        if (!B->map[i].key) continue;
+        size_t p = (B->map[i].key * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+        while (tab[p].key) p = (p + 1) & (cap - 1);
+        tab[p] = B->map[i];
+    }
+    PyMem_RawFree(B->map);
+    B->map = tab;
+    B->mapcap = cap;
+    return 0;
+}
+
+/* the group of the interpreted event in `file`, through the signature caches */
+static int64_t group_of_event(BatchObject *B, int32_t file, const Parser *P) {
+    if ((B->nsig + 1) * 2 > B->sigcap && sig_grow(B) < 0) return ERR;
+    uint64_t h = hash_bytes(B->sig.p, B->sig.len);
+    size_t p = h & (B->sigcap - 1);
+    int32_t id = -1;
+    while (B->sigtab[p].id >= 0) {
+        SigSlot *s = &B->sigtab[p];
+        if (s->hash == h && s->len == B->sig.len && memcmp(B->sigs.p + s->off, B->sig.p, s->len) == 0) {
+            id = s->id;
+            break;
+        }
+        p = (p + 1) & (B->sigcap - 1);
+    }
+    if (id < 0) {
+        if (B->nsig >= INT32_MAX || B->sig.len > UINT32_MAX) {
+            PyErr_SetString(PyExc_OverflowError, "too many event shapes in one batch");
+            return ERR;
+        }
+        if (grow((void **)&B->sigkeys, &B->capsigkeys, B->nsig + 1, sizeof(PyObject *)) < 0) return ERR;
+        PyObject *key = build_key(B, P);
+        if (key == NULL) return ERR;
+        size_t off = B->sigs.len;
+        if (buf_put(&B->sigs, B->sig.p, B->sig.len) < 0) {
+            Py_DECREF(key);
+            return ERR;
+        }
+        id = (int32_t)B->nsig++;
+        B->sigkeys[id] = key;
+        B->sigtab[p] = (SigSlot){h, off, (uint32_t)B->sig.len, id};
+    }
+    if ((B->nmap + 1) * 2 > B->mapcap && map_grow(B) < 0) return ERR;
+    uint64_t mk = ((uint64_t)(uint32_t)file << 32 | (uint32_t)id) + 1;
+    size_t q = (mk * 0x9E3779B97F4A7C15ull >> 20) & (B->mapcap - 1);
+    while (B->map[q].key) {
+        if (B->map[q].key == mk) return B->map[q].group;
+        q = (q + 1) & (B->mapcap - 1);
+    }
+    int64_t gid = file_group(B, file, B->sigkeys[id], B->n_sys, B->n_data);
+    if (gid < 0) return gid;
+    B->map[q] = (MapSlot){mk, gid};
+    B->nmap++;
+    return gid;
+}
+
+/* the event's text as an original (copied), its row appended to its group */
+static int add_row(BatchObject *B, int32_t file, int64_t gid, const char *text, size_t n, uint64_t *base) {
+    if (grow((void **)&B->origs, &B->cap_orig, B->n_orig + 1, sizeof(Orig)) < 0) return ERR;
+    Group *g = &B->groups[gid];
+    if (grow((void **)&g->rows, &g->caprows, g->nrows + 1, sizeof(int64_t)) < 0) return ERR;
+    *base = B->orig.len;
+    if (buf_put(&B->orig, text, n) < 0) return ERR;
+    B->origs[B->n_orig++] = (Orig){file, *base};
+    g->rows[g->nrows++] = B->files[file].rows++;
+    return 0;
+}
+
+static int append_cells(BatchObject *B, int64_t gid, uint64_t base) {
+    Group *g = &B->groups[gid];
+    size_t ncols = (size_t)g->n_sys + g->n_data;
+    if (ncols != B->npend) {
+        PyErr_SetString(PyExc_SystemError, "cell count differs from the group's");
+        return ERR;
+    }
+    if (grow((void **)&g->cells, &g->capcells, g->ncells + ncols, sizeof(Cell)) < 0) return ERR;
+    Cell *dst = g->cells + g->ncells;
+    for (size_t i = 0; i < ncols; i++) {
+        Cell c = B->pend[i];
+        if (!(c.off & B_FLAG)) c.off += base;
+        dst[i] = c;
+    }
+    g->ncells += ncols;
+    return 0;
+}
+
+/* one text on the C path: 0 done, BAIL, ERR */
+static int fast_event(BatchObject *B, int32_t file, const char *text, size_t n) {
+    if (n >= UINT32_MAX) return BAIL;
+    Parser P = {(const unsigned char *)text, n, 0, B->nodes, 0, B->capnodes};
+    int64_t root = parse_value(&P, 0);
+    B->nodes = P.nodes;
+    B->capnodes = P.cap;
+    if (root < 0) return (int)root;
+    skip_ws(&P);
+    if (P.i != n) return BAIL;
+    size_t mark = B->extra.len;
+    int r = interpret(B, &P);
+    if (r < 0) {
+        B->extra.len = mark;
+        return r;
+    }
+    int64_t gid = group_of_event(B, file, &P);
+    if (gid < 0) return ERR;
+    uint64_t base;
+    if (add_row(B, file, gid, text, n, &base) < 0) return ERR;
+    return append_cells(B, gid, base) < 0 ? ERR : 0;
+}
+
+/* ------------------------------------------------------------------ the Python path's values */
+
+static int py_cell(BatchObject *B, PyObject *v) {
+    Cell c = {0, 0, K_NONE};
+    PyObject *owned = NULL;
+    const char *u = NULL;
+    Py_ssize_t len = 0;
+    if (v == Py_None) return pend_cell(B, c);
+    if (PyUnicode_CheckExact(v)) {
+        c.kind = K_STR;
+        u = PyUnicode_AsUTF8AndSize(v, &len);
+    } else if (PyBool_Check(v)) {
+        c.kind = K_OTHER;
+        u = v == Py_True ? "true" : "false";
+        len = v == Py_True ? 4 : 5;
+    } else {
+        c.kind = K_OTHER;
+        owned = PyLong_CheckExact(v) ? PyObject_Str(v) : PyObject_CallOneArg(B->cell_fn, v);
+        if (owned == NULL) return ERR;
+        if (owned == Py_None) {
+            Py_DECREF(owned);
+            c.kind = K_OTHER_NULL;
+            return pend_cell(B, c);
+        }
+        if (!PyUnicode_Check(owned)) {
+            Py_DECREF(owned);
+            PyErr_SetString(PyExc_TypeError, "cell() gave no str");
+            return ERR;
+        }
+        u = PyUnicode_AsUTF8AndSize(owned, &len);
+    }
+    if (u == NULL || (size_t)len > UINT32_MAX) {
+        if (u != NULL) PyErr_SetString(PyExc_OverflowError, "a value of 4 GiB or more");
+        Py_XDECREF(owned);
+        return ERR;
+    }
+    c.off = B_FLAG | B->extra.len;
+    c.len = (uint32_t)len;
+    int r = buf_put(&B->extra, u, (size_t)len);
+    Py_XDECREF(owned);
+    return r < 0 ? ERR : pend_cell(B, c);
+}
+
+/* parsed = (key, sysvals, values) from the Python path */
+static int slow_event(BatchObject *B, int32_t file, PyObject *text, PyObject *parsed) {
+    if (!PyTuple_CheckExact(parsed) || PyTuple_GET_SIZE(parsed) != 3) {
+        PyErr_SetString(PyExc_TypeError, "fallback must return (key, sysvals, values) or None");
+        return ERR;
+    }
+    if (!PyUnicode_Check(text)) {
+        PyErr_SetString(PyExc_TypeError, "event texts must be str");
+        return ERR;
+    }
+    Py_ssize_t n;
+    const char *u = PyUnicode_AsUTF8AndSize(text, &n);
+    if (u == NULL) return ERR;
+    PyObject *key = PyTuple_GET_ITEM(parsed, 0);
+    PyObject *sv = PySequence_Fast(PyTuple_GET_ITEM(parsed, 1), "sysvals must be a sequence");
+    if (sv == NULL) return ERR;
+    PyObject *dv = PySequence_Fast(PyTuple_GET_ITEM(parsed, 2), "values must be a sequence");
+    if (dv == NULL) {
+        Py_DECREF(sv);
+        return ERR;
+    }
+    int r = 0;
+    Py_ssize_t ns = PySequence_Fast_GET_SIZE(sv), ndv = PySequence_Fast_GET_SIZE(dv);
+    B->npend = 0;
+    for (Py_ssize_t i = 0; i < ns && r == 0; i++) r = py_cell(B, PySequence_Fast_GET_ITEM(sv, i));
+    for (Py_ssize_t i = 0; i < ndv && r == 0; i++) r = py_cell(B, PySequence_Fast_GET_ITEM(dv, i));
+    Py_DECREF(sv);
+    Py_DECREF(dv);
+    if (r < 0) return ERR;
+    if ((size_t)ns > UINT32_MAX || (size_t)ndv > UINT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many fields");
+        return ERR;
+    }
+    int64_t gid = file_group(B, file, key, (uint32_t)ns, (uint32_t)ndv);
+    if (gid < 0) return ERR;
+    uint64_t base;
+    if (add_row(B, file, gid, u, (size_t)n, &base) < 0) return ERR;
+    return append_cells(B, gid, base) < 0 ? ERR : 0;
+}
+
+/* ------------------------------------------------------------------ the type: ingest */
+
+static void Batch_dealloc(BatchObject *B) {
+    for (size_t i = 0; i < B->ngroups; i++) {
+        Py_XDECREF(B->groups[i].key);
+        PyMem_RawFree(B->groups[i].cells);
+        PyMem_RawFree(B->groups[i].rows);
+    }
+    for (size_t i = 0; i < B->nfiles; i++) Py_XDECREF(B->files[i].groups);
+    for (size_t i = 0; i < B->nsig; i++) Py_XDECREF(B->sigkeys[i]);
+    Py_XDECREF(B->cell_fn);
+    PyMem_RawFree(B->orig.p);
+    PyMem_RawFree(B->extra.p);
+    PyMem_RawFree(B->origs);
+    PyMem_RawFree(B->files);
+    PyMem_RawFree(B->groups);
+    PyMem_RawFree(B->sigs.p);
+    PyMem_RawFree(B->sigtab);
+    PyMem_RawFree(B->sigkeys);
+    PyMem_RawFree(B->map);
+    PyMem_RawFree(B->nodes);
+    PyMem_RawFree(B->pend);
+    PyMem_RawFree(B->sig.p);
+    PyMem_RawFree(B->order);
+    Py_TYPE(B)->tp_free((PyObject *)B);
+}
+
+static int Batch_init(BatchObject *B, PyObject *args, PyObject *kwds) {
+    static char *kwlist[] = {"cell", NULL};
+    PyObject *cell_fn;
+    if (!PyArg_ParseTupleAndKeywords(args, kwds, "O", kwlist, &cell_fn)) return -1;
+    if (B->cell_fn != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "Batch already initialised");
+        return -1;
+    }
+    Py_INCREF(cell_fn);
+    B->cell_fn = cell_fn;
+    return 0;
+}
+
+static PyObject *Batch_open_file(BatchObject *B, PyObject *Py_UNUSED(ignored)) {
+    if (B->nfiles >= INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "too many files");
+        return NULL;
+    }
+    if (grow((void **)&B->files, &B->capfiles, B->nfiles + 1, sizeof(File)) < 0) return NULL;
+    PyObject *d = PyDict_New();
+    if (d == NULL) return NULL;
+    B->files[B->nfiles] = (File){d, 0};
+    return PyLong_FromSize_t(B->nfiles++);
+}
+
+static PyObject *Batch_ingest(BatchObject *B, PyObject *args) {
+    int file;
+    PyObject *iterable, *fallback;
+    if (!PyArg_ParseTuple(args, "iOO:ingest", &file, &iterable, &fallback)) return NULL;
+    if (file < 0 || (size_t)file >= B->nfiles) {
+        PyErr_SetString(PyExc_IndexError, "no such file");
+        return NULL;
+    }
+    if (B->order != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "batch already finished");
+        return NULL;
+    }
+    PyObject *it = PyObject_GetIter(iterable);
+    if (it == NULL) return NULL;
+    Py_ssize_t n = 0, added = 0;
+    PyObject *item;
+    while ((item = PyIter_Next(it)) != NULL) {
+        n++;
+        int r = BAIL;
+        if (PyUnicode_CheckExact(item)) {
+            Py_ssize_t len;
+            const char *u = PyUnicode_AsUTF8AndSize(item, &len);
+            if (u != NULL) {
+                r = fast_event(B, file, u, (size_t)len);
+            } else if (PyErr_ExceptionMatches(PyExc_UnicodeEncodeError)) {
+                PyErr_Clear(); /* lone surrogates: the Python path says what orjson says */
+            } else {
+                r = ERR;
+            }
+        }
+        if (r == 0) {
+            B->fast++;
+            added++;
+        } else if (r == BAIL) {
+            B->fallbacks++;
+            PyObject *res = PyObject_CallFunction(fallback, "nO", n, item);
+            if (res == NULL) {
+                r = ERR;
+            } else {
+                if (res != Py_None) {
+                    r = slow_event(B, file, item, res);
+                    if (r == 0) added++;
+                } else {
+                    r = 0;
+                }
+                Py_DECREF(res);
+            }
+        }
+        Py_DECREF(item);
+        if (r == ERR) {
+            Py_DECREF(it);
+            return NULL;
+        }
+    }
+    Py_DECREF(it);
+    if (PyErr_Occurred()) return NULL;
+    return PyLong_FromSsize_t(added);
+}
+
+/* ------------------------------------------------------------------ the type: finish */
+
+static int ensure_order(BatchObject *B) {
+    if (B->order != NULL) return 0;
+    size_t n = B->ngroups ? B->ngroups : 1;
+    B->order = PyMem_RawMalloc(n * sizeof(int64_t));
+    size_t *start = PyMem_RawCalloc(B->nfiles + 1, sizeof(size_t));
+    if (B->order == NULL || start == NULL) {
+        PyMem_RawFree(start);
+        PyMem_RawFree(B->order);
+        B->order = NULL;
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (size_t g = 0; g < B->ngroups; g++) start[B->groups[g].file + 1]++;
+    for (size_t f = 0; f < B->nfiles; f++) start[f + 1] += start[f];
+    for (size_t g = 0; g < B->ngroups; g++) B->order[start[B->groups[g].file]++] = (int64_t)g;
+    PyMem_RawFree(start);
+    return 0;
+}
+
+/* [(file, key, rows, dropped System positions)] in the order winsegments.Batch._finish visits them */
+static PyObject *Batch_groups(BatchObject *B, PyObject *Py_UNUSED(ignored)) {
+    if (ensure_order(B) < 0) return NULL;
+    PyObject *out = PyList_New((Py_ssize_t)B->ngroups);
+    if (out == NULL) return NULL;
+    for (size_t i = 0; i < B->ngroups; i++) {
+        Group *g = &B->groups[B->order[i]];
+        size_t ncols = (size_t)g->n_sys + g->n_data;
+        PyObject *dropped = PyList_New(0);
+        if (dropped == NULL) goto fail;
+        for (uint32_t c = 0; c < g->n_sys; c++) {
+            int all_none = 1;
+            for (size_t r = 0; r < g->nrows && all_none; r++)
+                if (g->cells[r * ncols + c].kind != K_NONE) all_none = 0;
+            if (all_none && list_add(dropped, PyLong_FromUnsignedLong(c)) < 0) {
+                Py_DECREF(dropped);
+                goto fail;
+            }
+        }
+        PyObject *t = PyList_AsTuple(dropped);
+        Py_DECREF(dropped);
+        if (t == NULL) goto fail;
+        PyObject *item = Py_BuildValue("(iOnN)", g->file, g->key, (Py_ssize_t)g->nrows, t);
+        if (item == NULL) goto fail;
+        PyList_SET_ITEM(out, (Py_ssize_t)i, item);
+    }
+    return out;
+fail:
+    Py_DECREF(out);
+    return NULL;
+}
+
+static PyObject *Batch_file_rows(BatchObject *B, PyObject *Py_UNUSED(ignored)) {
+    PyObject *out = PyList_New((Py_ssize_t)B->nfiles);
+    if (out == NULL) return NULL;
+    for (size_t f = 0; f < B->nfiles; f++) {
+        PyObject *v = PyLong_FromLongLong(B->files[f].rows);
+        if (v == NULL) {
+            Py_DECREF(out);
+            return NULL;
+        }
+        PyList_SET_ITEM(out, (Py_ssize_t)f, v);
+    }
+    return out;
+}
+
+typedef struct {
+    uint32_t *table;
+    uint32_t ntable;
+    int64_t *src; /* >= 0: column position; < 0: -1 - constant index */
+    size_t *src_start; /* per normalised column, into src; ncolumns + 1 entries */
+} Plan;
+
+typedef struct {
+    Plan *plans;
+    size_t nplans, nnorm;
+    Cell *consts;
+    size_t nconsts;
+} Plans;
+
+static void plans_free(Plans *ps) {
+    for (size_t i = 0; i < ps->nplans; i++) {
+        PyMem_RawFree(ps->plans[i].table);
+        PyMem_RawFree(ps->plans[i].src);
+        PyMem_RawFree(ps->plans[i].src_start);
+    }
+    PyMem_RawFree(ps->plans);
+    PyMem_RawFree(ps->consts);
+}
+
+static int to_u32_list(PyObject *seq, uint32_t **out, uint32_t *n) {
+    PyObject *f = PySequence_Fast(seq, "expected a sequence of ints");
+    if (f == NULL) return -1;
+    Py_ssize_t len = PySequence_Fast_GET_SIZE(f);
+    *out = PyMem_RawMalloc(((size_t)len + 1) * sizeof(uint32_t));
+    if (*out == NULL) {
+        Py_DECREF(f);
+        PyErr_NoMemory();
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < len; i++) {
+        long v = PyLong_AsLong(PySequence_Fast_GET_ITEM(f, i));
+        if (v == -1 && PyErr_Occurred()) {
+            Py_DECREF(f);
+            return -1;
+        }
+        if (v < 0 || (unsigned long)v > UINT32_MAX) {
+            Py_DECREF(f);
+            PyErr_SetString(PyExc_ValueError, "position out of range");
+            return -1;
+        }
+        (*out)[i] = (uint32_t)v;
+    }
+    *n = (uint32_t)len;
+    Py_DECREF(f);
+    return 0;
+}
+
+/* plans: [(table positions, [sources per normalised column: int position or str constant])] */
+static int load_plans(BatchObject *B, PyObject *plans, Plans *ps) {
+    PyObject *f = PySequence_Fast(plans, "plans must be a sequence");
+    if (f == NULL) return -1;
+    Py_ssize_t np = PySequence_Fast_GET_SIZE(f);
+    ps->plans = PyMem_RawCalloc((size_t)np + 1, sizeof(Plan));
+    if (ps->plans == NULL) {
+        Py_DECREF(f);
+        PyErr_NoMemory();
+        return -1;
+    }
+    size_t capconsts = 0;
+    for (Py_ssize_t i = 0; i < np; i++) {
+        Plan *p = &ps->plans[i];
+        ps->nplans = (size_t)i + 1;
+        PyObject *item = PySequence_Fast_GET_ITEM(f, i), *table, *norm;
+        if (!PyArg_ParseTuple(item, "OO:plan", &table, &norm)) goto fail;
+        if (to_u32_list(table, &p->table, &p->ntable) < 0) goto fail;
+        PyObject *nf = PySequence_Fast(norm, "norm must be a sequence");
+        if (nf == NULL) goto fail;
+        size_t nn = (size_t)PySequence_Fast_GET_SIZE(nf);
+        if (i == 0) ps->nnorm = nn;
+        if (nn != ps->nnorm) {
+            Py_DECREF(nf);
+            PyErr_SetString(PyExc_ValueError, "plans with different normalised columns");
+            goto fail;
+        }
+        p->src_start = PyMem_RawMalloc((nn + 1) * sizeof(size_t));
+        size_t nsrc = 0, capsrc = 0;
+        if (p->src_start == NULL) {
+            Py_DECREF(nf);
+            PyErr_NoMemory();
+            goto fail;
+        }
+        for (size_t c = 0; c < nn; c++) {
+            p->src_start[c] = nsrc;
+            PyObject *sf = PySequence_Fast(PySequence_Fast_GET_ITEM(nf, c), "sources must be a sequence");
+            if (sf == NULL) {
+                Py_DECREF(nf);
+                goto fail;
+            }
+            for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(sf); k++) {
+                PyObject *s = PySequence_Fast_GET_ITEM(sf, k);
+                int64_t v;
+                if (PyUnicode_Check(s)) {
+                    Py_ssize_t len;
+                    const char *u = PyUnicode_AsUTF8AndSize(s, &len);
+                    if (u == NULL || grow((void **)&ps->consts, &capconsts, ps->nconsts + 1, sizeof(Cell)) < 0 ||
+                        (size_t)len > UINT32_MAX) {
+                        if (!PyErr_Occurred()) PyErr_SetString(PyExc_OverflowError, "constant too long");
+                        Py_DECREF(sf);
+                        Py_DECREF(nf);
+                        goto fail;
+                    }
+                    ps->consts[ps->nconsts] = (Cell){B_FLAG | B->extra.len, (uint32_t)len, K_STR};
+                    if (buf_put(&B->extra, u, (size_t)len) < 0) {
+                        Py_DECREF(sf);
+                        Py_DECREF(nf);
+                        goto fail;
+                    }
+                    v = -1 - (int64_t)ps->nconsts++;
+                } else {
+                    long pos = PyLong_AsLong(s);
+                    if (pos == -1 && PyErr_Occurred()) {
+                        Py_DECREF(sf);
+                        Py_DECREF(nf);
+                        goto fail;
+                    }
+                    if (pos < 0 || (unsigned long)pos > UINT32_MAX) {
+                        PyErr_SetString(PyExc_ValueError, "position out of range");
+                        Py_DECREF(sf);
+                        Py_DECREF(nf);
+                        goto fail;
+                    }
+                    v = pos;
+                }
+                if (grow((void **)&p->src, &capsrc, nsrc + 1, sizeof(int64_t)) < 0) {
+                    Py_DECREF(sf);
+                    Py_DECREF(nf);
+                    goto fail;
+                }
+                p->src[nsrc++] = v;
+            }
+            Py_DECREF(sf);
+        }
+        p->src_start[nn] = nsrc;
+        Py_DECREF(nf);
+    }
+    Py_DECREF(f);
+    return 0;
+fail:
+    Py_DECREF(f);
+    return -1;
+}
+
+/* an Arrow string array from cell pointers: (length, null count, validity or None, offsets, data) */
+static PyObject *string_array(const BatchObject *B, const Cell *const *cells, size_t n) {
+    size_t data = 0, nulls = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Cell *c = cells[i];
+        if (c == NULL || c->kind == K_NONE || c->kind == K_OTHER_NULL)
+            nulls++;
+        else
+            data += c->len;
+    }
+    if (data > INT32_MAX || n > (size_t)PY_SSIZE_T_MAX / 4 - 1) {
+        PyErr_SetString(PyExc_OverflowError, "a string column of 2 GiB or more");
+        return NULL;
+    }
+    PyObject *validity = NULL, *offsets = NULL, *bytes = NULL;
+    if (nulls) {
+        validity = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 7) / 8));
+        if (validity == NULL) return NULL;
+        memset(PyBytes_AS_STRING(validity), 0, (n + 7) / 8);
+    } else {
+        Py_INCREF(Py_None);
+        validity = Py_None;
+    }
+    offsets = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((n + 1) * 4));
+    bytes = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)data);
+    if (offsets == NULL || bytes == NULL) {
+        Py_XDECREF(offsets);
+        Py_XDECREF(bytes);
+        Py_DECREF(validity);
+        return NULL;
+    }
+    int32_t *off = (int32_t *)PyBytes_AS_STRING(offsets);
+    char *dst = PyBytes_AS_STRING(bytes);
+    unsigned char *bits = nulls ? (unsigned char *)PyBytes_AS_STRING(validity) : NULL;
+    size_t pos = 0;
+    off[0] = 0;
+    for (size_t i = 0; i < n; i++) {
+        const Cell *c = cells[i];
+        if (!(c == NULL || c->kind == K_NONE || c->kind == K_OTHER_NULL)) {
+            memcpy(dst + pos, cell_ptr(B, c), c->len);
+            pos += c->len;
+            if (bits) bits[i >> 3] |= (unsigned char)(1u << (i & 7));
+        }
+        off[i + 1] = (int32_t)pos;
+    }
+    return Py_BuildValue("(nnNNN)", (Py_ssize_t)n, (Py_ssize_t)nulls, validity, offsets, bytes);
+}
+
+static inline int is_empty_text(const BatchObject *B, const Cell *c) {
+    if (c->len == 0) return 1;
+    const char *p = cell_ptr(B, c);
+    return (c->len == 1 && p[0] == '-') || (c->len == 7 && memcmp(p, "(empty)", 7) == 0);
+}
+
+/*
+ * build(plans, group_plan, group_shape, shapes, n_names) with plans as load_plans reads them,
+ * group_plan / group_shape per group in groups() order, shapes = per shape its field name ids.
+ * Returns (name arrays, per shape the offset of each column in its name's array, per shape its
+ * @row values as int64 bytes, normalised arrays in batch row order, originals (n, offsets, data)).
+ */
+static PyObject *Batch_build(BatchObject *B, PyObject *args) {
+    PyObject *plans_arg, *gp_arg, *gs_arg, *shapes_arg;
+    Py_ssize_t n_names;
+    if (!PyArg_ParseTuple(args, "OOOOn:build", &plans_arg, &gp_arg, &gs_arg, &shapes_arg, &n_names)) return NULL;
+    if (ensure_order(B) < 0) return NULL;
+    Plans ps = {0};
+    PyObject *out = NULL, *names_out = NULL, *offsets_out = NULL, *rows_out = NULL, *norm_out = NULL,
+             *orig_out = NULL;
+    uint32_t *gplan = NULL, *gshape = NULL, ngp = 0, ngs = 0;
+    uint32_t **shape_names = NULL, *shape_nn = NULL;
+    const Cell **scratch = NULL;
+    size_t *name_rows = NULL, *file_base = NULL, *shape_first = NULL, *shape_groups = NULL;
+    Py_ssize_t nshapes = 0;
+    PyObject *sf = NULL;
+
+    if (load_plans(B, plans_arg, &ps) < 0) goto done;
+    if (to_u32_list(gp_arg, &gplan, &ngp) < 0 || to_u32_list(gs_arg, &gshape, &ngs) < 0) goto done;
+    if (ngp != B->ngroups || ngs != B->ngroups || n_names < 0) {
+        PyErr_SetString(PyExc_ValueError, "one plan and one shape per group");
+        goto done;
+    }
+    sf = PySequence_Fast(shapes_arg, "shapes must be a sequence");
+    if (sf == NULL) goto done;
+    nshapes = PySequence_Fast_GET_SIZE(sf);
+    shape_names = PyMem_RawCalloc((size_t)nshapes + 1, sizeof(uint32_t *));
+    shape_nn = PyMem_RawCalloc((size_t)nshapes + 1, sizeof(uint32_t));
+    name_rows = PyMem_RawCalloc((size_t)n_names + 1, sizeof(size_t));
+    if (!shape_names || !shape_nn || !name_rows) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (Py_ssize_t s = 0; s < nshapes; s++) {
+        if (to_u32_list(PySequence_Fast_GET_ITEM(sf, s), &shape_names[s], &shape_nn[s]) < 0) goto done;
+        for (uint32_t j = 0; j < shape_nn[s]; j++)
+            if (shape_names[s][j] >= (size_t)n_names) {
+                PyErr_SetString(PyExc_ValueError, "name id out of range");
+                goto done;
+            }
+    }
+    /* check every group against its plan and shape */
+    for (size_t i = 0; i < B->ngroups; i++) {
+        const Group *g = &B->groups[B->order[i]];
+        if (gplan[i] >= ps.nplans || gshape[i] >= (size_t)nshapes) {
+            PyErr_SetString(PyExc_ValueError, "plan or shape id out of range");
+            goto done;
+        }
+        const Plan *p = &ps.plans[gplan[i]];
+        size_t ncols = (size_t)g->n_sys + g->n_data;
+        if (p->ntable != shape_nn[gshape[i]]) {
+            PyErr_SetString(PyExc_ValueError, "a plan's columns differ from its shape's");
+            goto done;
+        }
+        for (uint32_t j = 0; j < p->ntable; j++)
+            if (p->table[j] >= ncols) goto bad_position;
+        for (size_t k = 0; k < p->src_start[ps.nnorm]; k++)
+            if (p->src[k] >= 0 ? (size_t)p->src[k] >= ncols : (size_t)(-1 - p->src[k]) >= ps.nconsts)
+                goto bad_position;
+    }
+    /* field name arrays: per shape (in order), per column, the rows of its groups (in order) */
+    size_t total_rows = 0;
+    for (size_t f = 0; f < B->nfiles; f++) total_rows += (size_t)B->files[f].rows;
+    if (!(names_out = PyList_New(n_names)) || !(offsets_out = PyList_New(nshapes)) ||
+        !(rows_out = PyList_New(nshapes)))
+        goto done;
+    shape_first = PyMem_RawCalloc((size_t)nshapes + 1, sizeof(size_t));
+    shape_groups = PyMem_RawMalloc((B->ngroups + 1) * sizeof(size_t));
+    if (!shape_first || !shape_groups) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    /* groups by shape (counting sort, order kept) */
+    for (size_t i = 0; i < B->ngroups; i++) shape_first[gshape[i] + 1]++;
+    for (Py_ssize_t s = 0; s < nshapes; s++) shape_first[s + 1] += shape_first[s];
+    {
+        size_t *fill = PyMem_RawMalloc(((size_t)nshapes + 1) * sizeof(size_t));
+        if (fill == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(fill, shape_first, ((size_t)nshapes + 1) * sizeof(size_t));
+        for (size_t i = 0; i < B->ngroups; i++) shape_groups[fill[gshape[i]]++] = i;
+        PyMem_RawFree(fill);
+    }
+    /* per name: its pieces, gathered as cell pointers */
+    {
+        /* name -> number of rows, and the offset of each shape column */
+        for (Py_ssize_t s = 0; s < nshapes; s++) {
+            size_t rows = 0;
+            for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++)
+                rows += B->groups[B->order[shape_groups[k]]].nrows;
+            PyObject *offs = PyList_New(shape_nn[s]);
+            if (offs == NULL) goto done;
+            PyList_SET_ITEM(offsets_out, s, offs);
+            for (uint32_t j = 0; j < shape_nn[s]; j++) {
+                PyObject *o = PyLong_FromSize_t(name_rows[shape_names[s][j]]);
+                if (o == NULL) goto done;
+                PyList_SET_ITEM(offs, j, o);
+                name_rows[shape_names[s][j]] += rows;
+            }
+            /* @row */
+            PyObject *rb = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(rows * sizeof(int64_t)));
+            if (rb == NULL) goto done;
+            PyList_SET_ITEM(rows_out, s, rb);
+            int64_t *dst = (int64_t *)PyBytes_AS_STRING(rb);
+            for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++) {
+                const Group *g = &B->groups[B->order[shape_groups[k]]];
+                if (g->nrows) memcpy(dst, g->rows, g->nrows * sizeof(int64_t));
+                dst += g->nrows;
+            }
+        }
+        size_t maxrows = total_rows;
+        for (Py_ssize_t nm = 0; nm < n_names; nm++)
+            if (name_rows[nm] > maxrows) maxrows = name_rows[nm];
+        scratch = PyMem_RawMalloc((maxrows + 1) * sizeof(Cell *));
+        if (scratch == NULL) {
+            PyErr_NoMemory();
+            goto done;
+        }
+        size_t *fillpos = PyMem_RawCalloc((size_t)n_names + 1, sizeof(size_t));
+        const Cell ***pieces = PyMem_RawCalloc((size_t)n_names + 1, sizeof(Cell **));
+        int failed = fillpos == NULL || pieces == NULL;
+        for (Py_ssize_t nm = 0; nm < n_names && !failed; nm++) {
+            pieces[nm] = PyMem_RawMalloc((name_rows[nm] + 1) * sizeof(Cell *));
+            if (pieces[nm] == NULL) failed = 1;
+        }
+        if (!failed) {
+            for (Py_ssize_t s = 0; s < nshapes; s++)
+                for (uint32_t j = 0; j < shape_nn[s]; j++) {
+                    uint32_t nm = shape_names[s][j];
+                    for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++) {
+                        size_t gi = shape_groups[k];
+                        const Group *g = &B->groups[B->order[gi]];
+                        uint32_t col = ps.plans[gplan[gi]].table[j];
+                        size_t ncols = (size_t)g->n_sys + g->n_data;
+                        for (size_t r = 0; r < g->nrows; r++) pieces[nm][fillpos[nm]++] = &g->cells[r * ncols + col];
+                    }
+                }
+            for (Py_ssize_t nm = 0; nm < n_names && !failed; nm++) {
+                PyObject *arr = string_array(B, pieces[nm], name_rows[nm]);
+                if (arr == NULL)
+                    failed = 2;
+                else
+                    PyList_SET_ITEM(names_out, nm, arr);
+            }
+        } else {
+            PyErr_NoMemory();
+        }
+        if (pieces != NULL)
+            for (Py_ssize_t nm = 0; nm < n_names; nm++) PyMem_RawFree(pieces[nm]);
+        PyMem_RawFree(pieces);
+        PyMem_RawFree(fillpos);
+        if (failed) goto done;
+    }
+    /* normalised columns, in batch row order: the first non-empty source (winsegments._first) */
+    file_base = PyMem_RawMalloc((B->nfiles + 1) * sizeof(size_t));
+    if (file_base == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    file_base[0] = 0;
+    for (size_t f = 0; f < B->nfiles; f++) file_base[f + 1] = file_base[f] + (size_t)B->files[f].rows;
+    if (!(norm_out = PyList_New((Py_ssize_t)ps.nnorm))) goto done;
+    for (size_t c = 0; c < ps.nnorm; c++) {
+        for (size_t r = 0; r < total_rows; r++) scratch[r] = NULL;
+        for (size_t i = 0; i < B->ngroups; i++) {
+            const Group *g = &B->groups[B->order[i]];
+            const Plan *p = &ps.plans[gplan[i]];
+            size_t ncols = (size_t)g->n_sys + g->n_data, s0 = p->src_start[c], s1 = p->src_start[c + 1];
+            if (s0 == s1) continue;
+            size_t base = file_base[g->file];
+            for (size_t r = 0; r < g->nrows; r++) {
+                const Cell *row = &g->cells[r * ncols], *pick = NULL;
+                for (size_t k = s0; k < s1; k++) {
+                    const Cell *x = p->src[k] >= 0 ? &row[p->src[k]] : &ps.consts[-1 - p->src[k]];
+                    if (s1 - s0 == 1) {
+                        pick = x;
+                        break;
+                    }
+                    if (x->kind == K_NONE || (x->kind == K_STR && is_empty_text(B, x))) continue;
+                    pick = x;
+                    break;
+                }
+                size_t at = base + (size_t)g->rows[r];
+                if (at >= total_rows) {
+                    PyErr_SetString(PyExc_SystemError, "row out of range");
+                    goto done;
+                }
+                scratch[at] = pick;
+            }
+        }
+        PyObject *arr = string_array(B, scratch, total_rows);
+        if (arr == NULL) goto done;
+        PyList_SET_ITEM(norm_out, (Py_ssize_t)c, arr);
+    }
+    /* originals as a large_string array, file by file */
+    {
+        size_t *next = PyMem_RawMalloc((B->nfiles + 1) * sizeof(size_t));
+        size_t *pos = PyMem_RawMalloc((B->n_orig + 1) * sizeof(size_t));
+        if (next == NULL || pos == NULL) {
+            PyMem_RawFree(next);
+            PyMem_RawFree(pos);
+            PyErr_NoMemory();
+            goto done;
+        }
+        memcpy(next, file_base, (B->nfiles + 1) * sizeof(size_t));
+        for (size_t o = 0; o < B->n_orig; o++) pos[o] = next[B->origs[o].file]++;
+        PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((B->n_orig + 1) * sizeof(int64_t)));
+        PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)B->orig.len);
+        if (offs == NULL || data == NULL) {
+            Py_XDECREF(offs);
+            Py_XDECREF(data);
+            PyMem_RawFree(next);
+            PyMem_RawFree(pos);
+            goto done;
+        }
+        int64_t *o64 = (int64_t *)PyBytes_AS_STRING(offs);
+        size_t *lens = next; /* reused: length of each original, by output position */
+        if (B->n_orig + 1 > B->nfiles + 1) {
+            PyMem_RawFree(next);
+            lens = PyMem_RawMalloc((B->n_orig + 1) * sizeof(size_t));
+            if (lens == NULL) {
+                Py_DECREF(offs);
+                Py_DECREF(data);
+                PyMem_RawFree(pos);
+                PyErr_NoMemory();
+                goto done;
+            }
+        }
+        size_t *src = PyMem_RawMalloc((B->n_orig + 1) * sizeof(size_t));
+        if (src == NULL) {
+            Py_DECREF(offs);
+            Py_DECREF(data);
+            PyMem_RawFree(pos);
+            PyMem_RawFree(lens);
+            PyErr_NoMemory();
+            goto done;
+        }
+        for (size_t o = 0; o < B->n_orig; o++) {
+            uint64_t end = o + 1 < B->n_orig ? B->origs[o + 1].off : B->orig.len;
+            lens[pos[o]] = (size_t)(end - B->origs[o].off);
+            src[pos[o]] = (size_t)B->origs[o].off;
+        }
+        char *dst = PyBytes_AS_STRING(data);
+        size_t at = 0;
+        o64[0] = 0;
+        for (size_t o = 0; o < B->n_orig; o++) {
+            memcpy(dst + at, B->orig.p + src[o], lens[o]);
+            at += lens[o];
+            o64[o + 1] = (int64_t)at;
+        }
+        PyMem_RawFree(src);
+        PyMem_RawFree(lens);
+        PyMem_RawFree(pos);
+        orig_out = Py_BuildValue("(nNN)", (Py_ssize_t)B->n_orig, offs, data);
+        if (orig_out == NULL) goto done;
+    }
+    out = PyTuple_Pack(5, names_out, offsets_out, rows_out, norm_out, orig_out);
+    goto done;
+bad_position:
+    PyErr_SetString(PyExc_ValueError, "a plan refers to a column its group lacks");
+done:
+    Py_XDECREF(names_out);
+    Py_XDECREF(offsets_out);
+    Py_XDECREF(rows_out);
+    Py_XDECREF(norm_out);
+    Py_XDECREF(orig_out);
+    Py_XDECREF(sf);
+    plans_free(&ps);
+    PyMem_RawFree(gplan);
+    PyMem_RawFree(gshape);
+    if (shape_names != NULL)
+        for (Py_ssize_t s = 0; s < nshapes; s++) PyMem_RawFree(shape_names[s]);
+    PyMem_RawFree(shape_names);
+    PyMem_RawFree(shape_nn);
+    PyMem_RawFree(scratch);
+    PyMem_RawFree(name_rows);
+    PyMem_RawFree(file_base);
+    PyMem_RawFree(shape_first);
+    PyMem_RawFree(shape_groups);
+    return out;
+}
+
+static PyObject *Batch_stats(BatchObject *B, PyObject *Py_UNUSED(ignored)) {
+    return Py_BuildValue("(nn)", B->fast, B->fallbacks);
+}
+
+static PyMethodDef Batch_methods[] = {
+    {"open_file", (PyCFunction)Batch_open_file, METH_NOARGS, "A new file; returns its id."},
+    {"ingest", (PyCFunction)Batch_ingest, METH_VARARGS, "ingest(file, texts, fallback) -> events added"},
+    {"groups", (PyCFunction)Batch_groups, METH_NOARGS, "[(file, key, rows, dropped)] in finish order"},
+    {"file_rows", (PyCFunction)Batch_file_rows, METH_NOARGS, "events per file"},
+    {"build", (PyCFunction)Batch_build, METH_VARARGS, "the Arrow buffers of the batch"},
+    {"stats", (PyCFunction)Batch_stats, METH_NOARGS, "(events on the C path, texts given to the fallback)"},
+    {NULL, NULL, 0, NULL},
+};
+
+static PyTypeObject BatchType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "aptcatch.hunt.readers._winfast.Batch",
+    .tp_basicsize = sizeof(BatchObject),
+    .tp_dealloc = (destructor)Batch_dealloc,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Windows events of a batch of files, their values kept as text spans (see the module doc).",
+    .tp_methods = Batch_methods,
+    .tp_init = (initproc)Batch_init,
+    .tp_new = PyType_GenericNew,
+};
+
+static struct PyModuleDef module = {
+    PyModuleDef_HEAD_INIT, "_winfast", "C accelerator of aptcatch.hunt.readers.winfast.", -1, NULL, NULL, NULL, NULL,
+    NULL,
+};
+
+PyMODINIT_FUNC PyInit__winfast(void) {
+    if (PyType_Ready(&BatchType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&module);
+    if (m == NULL) return NULL;
+    Py_INCREF(&BatchType);
+    if (PyModule_AddObject(m, "Batch", (PyObject *)&BatchType) < 0) {
+        Py_DECREF(&BatchType);
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
