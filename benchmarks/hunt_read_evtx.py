@@ -11,7 +11,10 @@ until it holds at least ``--events`` events, each in a fresh subprocess (so peak
   event (the Python parse and flattening, nothing grouped or made Arrow; the parsed events of a
   batch of 50,000 are kept until its end, as the reader keeps them);
 * ``old``: the reader as it was before the per-shape segments (a copy is kept below);
-* ``new-1``: :func:`read_evtx_files` in this process (the default, the reference batch);
+* ``py-1``: :func:`read_evtx_files` in this process with the pure-Python batch
+  (:class:`~aptcatch.hunt.readers.winsegments.Batch`, ``APTCATCH_NO_C=1``), the reference;
+* ``new-1``: :func:`read_evtx_files` in this process (the default: the C-accelerated batch,
+  :class:`~aptcatch.hunt.readers.winfast.FastBatch`, where the extension is built);
   ``new-2``: in two worker processes, as the DuckDB engine reads a large input on two cores
   (:func:`~aptcatch.hunt.engines.winpool.read_pooled`; their CPU time is not counted: forkserver's
   children).
@@ -48,7 +51,7 @@ REPO = Path(__file__).resolve().parents[1]
 CORPUS = REPO.parent / "shared" / "data" / "evtx-attack-samples"
 OUT = REPO / "benchmarks" / "results" / "hunt_read_evtx.json"
 SCRIPT = Path(__file__).resolve()
-MODES = ("bare", "collect", "orjson", "old", "new-1", "new-2")
+MODES = ("bare", "collect", "orjson", "old", "py-1", "new-1", "new-2")
 
 
 def _old_read(path: Path) -> int:
@@ -141,6 +144,8 @@ def _floor(mode: str, paths: list[Path], keep: list[Any]) -> int:
 
 def measure(mode: str, paths: list[Path]) -> dict[str, Any]:
     """One measurement in this process (called in a fresh subprocess)."""
+    if mode == "py-1":
+        os.environ["APTCATCH_NO_C"] = "1"  # read at each new batch: the pure-Python one
     from evtx import PyEvtxParser
 
     from aptcatch.hunt.readers.base import ReadResult
@@ -219,6 +224,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--events", type=int, default=500_000, help="events in the replicated folder (at least)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES), help="these only (and bare)")
+    ap.add_argument("--json", type=Path, default=OUT, help=f"where the results go (default {OUT.name})")
     ap.add_argument("--measure", choices=MODES, help=argparse.SUPPRESS)
     ap.add_argument("--list", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -229,14 +236,15 @@ def main() -> None:
     if not files:
         sys.exit(f"no EVTX files under {CORPUS}")
     result: dict[str, Any] = subprocess_runs.header(SCRIPT.name)
-    result["1x"] = _scenario("1x", files, args.repeat, MODES)
+    modes = tuple(m for m in MODES if m == "bare" or m in args.modes)
+    result["1x"] = _scenario("1x", files, args.repeat, modes)
     copies = -(-args.events // result["1x"]["events"])
     with tempfile.TemporaryDirectory(prefix="evtx-bench-") as tmp:
         paths = subprocess_runs.replicate(files, copies, Path(tmp))
-        result[f"{copies}x"] = _scenario(f"{copies}x", paths, args.repeat, MODES)
+        result[f"{copies}x"] = _scenario(f"{copies}x", paths, args.repeat, modes)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     print(json.dumps(result, indent=2))
 
 

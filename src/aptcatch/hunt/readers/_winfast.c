@@ -34,7 +34,12 @@
 #include <string.h>
 
 #define MAX_DEPTH 32
-#define B_FLAG ((uint64_t)1 << 63) /* a cell's text lies in the extra arena, not the originals */
+#define X_FLAG 0x80000000u   /* a cell's text lies in the extra arena, not in its event's text */
+#define MAX_LEN 0x3FFFFFFFu  /* a text or value of 1 GiB or more is not kept here */
+#define RESERVE (32u << 20)  /* first capacity of the big arenas: mapped, so they grow without copies */
+
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
 
 #define BAIL (-1) /* not handled here: the text goes to the Python path */
 #define ERR (-2)  /* a Python exception is set */
@@ -42,11 +47,15 @@
 enum { K_NONE = 0, K_STR = 1, K_OTHER = 2, K_OTHER_NULL = 3 };
 enum { J_NULL, J_TRUE, J_FALSE, J_INT, J_STR, J_ARR, J_OBJ };
 
+/* one value: its text, relative to its event's text or (X_FLAG) to its event's extra texts */
 typedef struct {
-    uint64_t off; /* originals offset, or B_FLAG | extra offset */
-    uint32_t len;
-    uint8_t kind;
+    uint32_t off;
+    uint32_t lk; /* length << 2 | kind */
 } Cell;
+
+#define CELL_KIND(c) ((c).lk & 3u)
+#define CELL_LEN(c) ((c).lk >> 2)
+#define MK_CELL(off, len, kind) ((Cell){(uint32_t)(off), (uint32_t)(len) << 2 | (uint32_t)(kind)})
 
 typedef struct {
     uint8_t type, esc;
@@ -62,9 +71,9 @@ typedef struct {
 
 /* ------------------------------------------------------------------ growable memory */
 
-static int grow(void **p, size_t *cap, size_t need, size_t elsize) {
+static int grow_from(void **p, size_t *cap, size_t need, size_t elsize, size_t first) {
     if (need <= *cap) return 0;
-    size_t c = *cap ? *cap : 16;
+    size_t c = *cap ? *cap : first;
     while (c < need) {
         if (c > SIZE_MAX / 2) {
             c = need;
@@ -86,20 +95,27 @@ static int grow(void **p, size_t *cap, size_t need, size_t elsize) {
     return 0;
 }
 
-static int buf_put(Buf *b, const void *src, size_t n) {
+static int grow(void **p, size_t *cap, size_t need, size_t elsize) { return grow_from(p, cap, need, elsize, 16); }
+
+/* capacity for `need` elements: the common case inline, growth out of line */
+static inline int reserve(void **p, size_t *cap, size_t need, size_t elsize) {
+    return need <= *cap ? 0 : grow(p, cap, need, elsize);
+}
+
+static inline int buf_put(Buf *b, const void *src, size_t n) {
     if (n > SIZE_MAX - b->len) {
         PyErr_NoMemory();
         return -1;
     }
-    if (grow((void **)&b->p, &b->cap, b->len + n, 1) < 0) return -1;
+    if (reserve((void **)&b->p, &b->cap, b->len + n, 1) < 0) return -1;
     if (n) memcpy(b->p + b->len, src, n);
     b->len += n;
     return 0;
 }
 
-static int buf_byte(Buf *b, char c) { return buf_put(b, &c, 1); }
+static inline int buf_byte(Buf *b, char c) { return buf_put(b, &c, 1); }
 
-static int buf_u32(Buf *b, uint32_t v) { return buf_put(b, &v, sizeof v); }
+static inline int buf_u32(Buf *b, uint32_t v) { return buf_put(b, &v, sizeof v); }
 
 /* ------------------------------------------------------------------ JSON tape parser */
 
@@ -110,8 +126,8 @@ typedef struct {
     size_t nn, cap;
 } Parser;
 
-static int64_t push_node(Parser *P, uint8_t type, size_t start) {
-    if (grow((void **)&P->nodes, &P->cap, P->nn + 1, sizeof(Node)) < 0) return ERR;
+static inline int64_t push_node(Parser *P, uint8_t type, size_t start) {
+    if (reserve((void **)&P->nodes, &P->cap, P->nn + 1, sizeof(Node)) < 0) return ERR;
     Node *nd = &P->nodes[P->nn];
     nd->type = type;
     nd->esc = 0;
@@ -147,6 +163,14 @@ static int64_t parse_string(Parser *P) {
     if (idx < 0) return idx;
     uint8_t esc = 0;
     for (;;) {
+        /* eight bytes at a time while none is a quote, a backslash or a control character */
+        while (i + 8 <= n) {
+            uint64_t w;
+            memcpy(&w, s + i, 8);
+            uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+            if (((q - ONES) & ~q & HIGHS) | ((b - ONES) & ~b & HIGHS) | ((w - ONES * 0x20) & ~w & HIGHS)) break;
+            i += 8;
+        }
         if (i >= n) return BAIL;
         unsigned char c = s[i];
         if (c == '"') break;
@@ -370,11 +394,18 @@ typedef struct {
     int32_t file;
     uint32_t n_sys, n_data;
     PyObject *key;
-    Cell *cells;
-    size_t ncells, capcells;
-    int64_t *rows;
-    size_t nrows, caprows;
+    int64_t head, tail; /* first and last event (linked through Event.next) */
+    uint64_t count;
 } Group;
+
+typedef struct {
+    uint64_t orig;  /* where its text starts in the originals arena */
+    uint64_t extra; /* where its extra texts start */
+    uint64_t cells; /* its first cell */
+    int64_t row;    /* its row in its file */
+    int64_t group;
+    int64_t next; /* the next event of its group, -1 */
+} Event;
 
 typedef struct {
     PyObject *groups; /* dict: Python key -> group index */
@@ -394,17 +425,14 @@ typedef struct {
 } MapSlot;
 
 typedef struct {
-    int32_t file;
-    uint64_t off;
-} Orig;
-
-typedef struct {
     PyObject_HEAD
     PyObject *cell_fn;
     Buf orig;  /* the event texts, UTF-8, in ingest order */
     Buf extra; /* texts that are not spans of an event text */
-    Orig *origs; /* per event in ingest order: its file and where its text starts in orig */
-    size_t n_orig, cap_orig;
+    Cell *cells;
+    size_t ncells, capcells;
+    Event *events;
+    size_t nevents, capevents;
     File *files;
     size_t nfiles, capfiles;
     Group *groups;
@@ -423,16 +451,18 @@ typedef struct {
     size_t capnodes;
     Cell *pend;
     size_t npend, cappend;
+    size_t ev_extra; /* where this event's extra texts start */
     Buf sig;
     uint32_t n_sys, n_data;
-    int64_t ev, sys, data, chan, eid, prov;
+    int64_t sys, data, chan, eid, prov;
     /* finish order of the groups */
     int64_t *order;
+    int built;
     Py_ssize_t fast, fallbacks;
 } BatchObject;
 
-static inline const char *cell_ptr(const BatchObject *B, const Cell *c) {
-    return (c->off & B_FLAG) ? B->extra.p + (c->off & ~B_FLAG) : B->orig.p + c->off;
+static inline const char *cell_ptr(const BatchObject *B, const Event *e, Cell c) {
+    return (c.off & X_FLAG) ? B->extra.p + e->extra + (c.off & ~X_FLAG) : B->orig.p + e->orig + c.off;
 }
 
 static uint64_t hash_bytes(const char *p, size_t n) {
@@ -532,49 +562,43 @@ static int cell_text(BatchObject *B, const Parser *P, int64_t v) {
     return BAIL;
 }
 
-static int pend_cell(BatchObject *B, Cell c) {
-    if (grow((void **)&B->pend, &B->cappend, B->npend + 1, sizeof(Cell)) < 0) return ERR;
+static inline int pend_cell(BatchObject *B, Cell c) {
+    if (reserve((void **)&B->pend, &B->cappend, B->npend + 1, sizeof(Cell)) < 0) return ERR;
     B->pend[B->npend++] = c;
     return 0;
 }
 
-/* text_value of node v as a pending cell (offsets relative to the event text unless B_FLAG) */
+/* a pending cell over the extra texts from `mark` on (BAIL when too long for a cell) */
+static inline int pend_extra(BatchObject *B, size_t mark, int kind) {
+    size_t rel = mark - B->ev_extra, len = B->extra.len - mark;
+    if (rel >= X_FLAG || len > MAX_LEN) return BAIL;
+    return pend_cell(B, MK_CELL(X_FLAG | rel, len, kind));
+}
+
+/* text_value of node v as a pending cell */
 static int add_cell(BatchObject *B, const Parser *P, int64_t v) {
     const Node *x = &P->nodes[v];
-    Cell c = {0, 0, K_NONE};
     switch (x->type) {
     case J_NULL:
-        break;
+        return pend_cell(B, MK_CELL(0, 0, K_NONE));
     case J_STR:
-        c.kind = K_STR;
-        if (!x->esc) {
-            c.off = x->start;
-            c.len = x->end - x->start;
-        } else {
+        if (!x->esc) return pend_cell(B, MK_CELL(x->start, x->end - x->start, K_STR));
+        {
             size_t mark = B->extra.len;
             if (unescape(&B->extra, P->s, x->start, x->end) < 0) return ERR;
-            c.off = B_FLAG | mark;
-            c.len = (uint32_t)(B->extra.len - mark);
+            return pend_extra(B, mark, K_STR);
         }
-        break;
     case J_INT:
     case J_TRUE:
     case J_FALSE:
-        c.kind = K_OTHER;
-        c.off = x->start;
-        c.len = x->end - x->start;
-        break;
+        return pend_cell(B, MK_CELL(x->start, x->end - x->start, K_OTHER));
     default: {
         size_t mark = B->extra.len;
         int r = cell_text(B, P, v);
         if (r < 0) return r;
-        if (B->extra.len - mark > UINT32_MAX) return BAIL;
-        c.kind = r ? K_OTHER : K_OTHER_NULL;
-        c.off = B_FLAG | mark;
-        c.len = (uint32_t)(B->extra.len - mark);
+        return pend_extra(B, mark, r ? K_OTHER : K_OTHER_NULL);
     }
     }
-    return pend_cell(B, c);
 }
 
 static int sig_name(Buf *b, char tag, const Parser *P, int64_t k) {
@@ -589,6 +613,11 @@ static int sig_scalar(BatchObject *B, const Parser *P, int64_t v) {
     const Node *x = &P->nodes[v];
     if (x->type == J_ARR || x->type == J_OBJ) return BAIL;
     return sig_name(&B->sig, (char)('0' + x->type), P, v);
+}
+
+static inline int is_xmlns(const Parser *P, int64_t k) {
+    const Node *x = &P->nodes[k];
+    return x->end - x->start >= 5 && memcmp(P->s + x->start, "xmlns", 5) == 0;
 }
 
 static inline int data_name_unused(const Parser *P, int64_t k) {
@@ -631,7 +660,7 @@ static int interpret(BatchObject *B, const Parser *P) {
     int r;
     if ((r = sig_scalar(B, P, chan)) < 0 || (r = sig_scalar(B, P, eid)) < 0 || (r = sig_scalar(B, P, prov)) < 0)
         return r;
-    /* System, flattened */
+    /* System, flattened as parse_record flattens it */
     int64_t j = sys + 1;
     for (uint32_t m = 0; m < nd[sys].count; m++) {
         int64_t v = j + 1;
@@ -656,8 +685,7 @@ static int interpret(BatchObject *B, const Parser *P) {
                         if (nd[cv].type == J_OBJ) {
                             int64_t a = cv + 1;
                             for (uint32_t w = 0; w < nd[cv].count; w++) {
-                                const Node *an = &nd[a];
-                                if (!(an->end - an->start >= 5 && memcmp(P->s + an->start, "xmlns", 5) == 0)) {
+                                if (!is_xmlns(P, a)) {
                                     if (sig_name(&B->sig, 'a', P, a) < 0) return ERR;
                                     if ((r = add_cell(B, P, a + 1)) < 0) return r;
                                     B->n_sys++;
@@ -693,14 +721,13 @@ static int interpret(BatchObject *B, const Parser *P) {
             r = add_cell(B, P, j + 1);
             if (r == BAIL && data_name_unused(P, j)) {
                 B->extra.len = mark;
-                r = pend_cell(B, (Cell){0, 0, K_OTHER_NULL});
+                r = pend_cell(B, MK_CELL(0, 0, K_OTHER_NULL));
             }
             if (r < 0) return r;
             B->n_data++;
             j = nd[j + 1].next;
         }
     }
-    B->ev = ev;
     B->sys = sys;
     B->data = data;
     B->chan = chan;
@@ -753,7 +780,6 @@ static PyObject *py_scalar(BatchObject *B, const Parser *P, int64_t v) {
 static PyObject *join_names(const Parser *P, int64_t k, int64_t a) {
     const Node *x = &P->nodes[k], *y = &P->nodes[a];
     size_t lx = x->end - x->start, ly = y->end - y->start;
-    if (lx > (size_t)PY_SSIZE_T_MAX - ly - 1) return PyErr_NoMemory();
     char *tmp = PyMem_RawMalloc(lx + ly + 1);
     if (tmp == NULL) return PyErr_NoMemory();
     memcpy(tmp, P->s + x->start, lx);
@@ -810,9 +836,7 @@ static PyObject *build_key(BatchObject *B, const Parser *P) {
                         if (nd[cv].type == J_OBJ) {
                             int64_t a = cv + 1;
                             for (uint32_t w = 0; w < nd[cv].count; w++) {
-                                const Node *an = &nd[a];
-                                if (!(an->end - an->start >= 5 && memcmp(P->s + an->start, "xmlns", 5) == 0))
-                                    if (list_add(entry, join_names(P, j, a)) < 0) goto done;
+                                if (!is_xmlns(P, a) && list_add(entry, join_names(P, j, a)) < 0) goto done;
                                 a = nd[a + 1].next;
                             }
                         }
@@ -849,7 +873,7 @@ done:
     return out;
 }
 
-/* ------------------------------------------------------------------ groups */
+/* ------------------------------------------------------------------ groups and events */
 
 /* the group of `key` in `file` (created when new, in first-seen order as a dict keeps it) */
 static int64_t file_group(BatchObject *B, int32_t file, PyObject *key, uint32_t n_sys, uint32_t n_data) {
@@ -866,7 +890,7 @@ static int64_t file_group(BatchObject *B, int32_t file, PyObject *key, uint32_t 
         return gid;
     }
     if (PyErr_Occurred()) return ERR;
-    if (grow((void **)&B->groups, &B->capgroups, B->ngroups + 1, sizeof(Group)) < 0) return ERR;
+    if (reserve((void **)&B->groups, &B->capgroups, B->ngroups + 1, sizeof(Group)) < 0) return ERR;
     int64_t gid = (int64_t)B->ngroups;
     PyObject *id = PyLong_FromLongLong(gid);
     if (id == NULL) return ERR;
@@ -874,12 +898,13 @@ static int64_t file_group(BatchObject *B, int32_t file, PyObject *key, uint32_t 
     Py_DECREF(id);
     if (r < 0) return ERR;
     Group *g = &B->groups[B->ngroups++];
-    memset(g, 0, sizeof *g);
     g->file = file;
     g->n_sys = n_sys;
     g->n_data = n_data;
     Py_INCREF(key);
     g->key = key;
+    g->head = g->tail = -1;
+    g->count = 0;
     return gid;
 }
 
@@ -903,6 +928,8 @@ static int sig_grow(BatchObject *B) {
     return 0;
 }
 
+static inline size_t map_slot(uint64_t key, size_t cap) { return (key * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1); }
+
 static int map_grow(BatchObject *B) {
     size_t cap = B->mapcap ? B->mapcap * 2 : 1024;
     MapSlot *tab = PyMem_RawCalloc(cap, sizeof(MapSlot));
@@ -912,7 +939,7 @@ static int map_grow(BatchObject *B) {
     }
     for (size_t i = 0; i < B->mapcap; i++) {
         if (!B->map[i].key) continue;
-        size_t p = (B->map[i].key * 0x9E3779B97F4A7C15ull >> 20) & (cap - 1);
+        size_t p = map_slot(B->map[i].key, cap);
         while (tab[p].key) p = (p + 1) & (cap - 1);
         tab[p] = B->map[i];
     }
@@ -941,7 +968,7 @@ static int64_t group_of_event(BatchObject *B, int32_t file, const Parser *P) {
             PyErr_SetString(PyExc_OverflowError, "too many event shapes in one batch");
             return ERR;
         }
-        if (grow((void **)&B->sigkeys, &B->capsigkeys, B->nsig + 1, sizeof(PyObject *)) < 0) return ERR;
+        if (reserve((void **)&B->sigkeys, &B->capsigkeys, B->nsig + 1, sizeof(PyObject *)) < 0) return ERR;
         PyObject *key = build_key(B, P);
         if (key == NULL) return ERR;
         size_t off = B->sigs.len;
@@ -955,7 +982,7 @@ static int64_t group_of_event(BatchObject *B, int32_t file, const Parser *P) {
     }
     if ((B->nmap + 1) * 2 > B->mapcap && map_grow(B) < 0) return ERR;
     uint64_t mk = ((uint64_t)(uint32_t)file << 32 | (uint32_t)id) + 1;
-    size_t q = (mk * 0x9E3779B97F4A7C15ull >> 20) & (B->mapcap - 1);
+    size_t q = map_slot(mk, B->mapcap);
     while (B->map[q].key) {
         if (B->map[q].key == mk) return B->map[q].group;
         q = (q + 1) & (B->mapcap - 1);
@@ -967,39 +994,41 @@ static int64_t group_of_event(BatchObject *B, int32_t file, const Parser *P) {
     return gid;
 }
 
-/* the event's text as an original (copied), its row appended to its group */
-static int add_row(BatchObject *B, int32_t file, int64_t gid, const char *text, size_t n, uint64_t *base) {
-    if (grow((void **)&B->origs, &B->cap_orig, B->n_orig + 1, sizeof(Orig)) < 0) return ERR;
+/* the event (its text copied as its original, its pending cells) appended to group gid */
+static int add_event(BatchObject *B, int32_t file, int64_t gid, const char *text, size_t n) {
     Group *g = &B->groups[gid];
-    if (grow((void **)&g->rows, &g->caprows, g->nrows + 1, sizeof(int64_t)) < 0) return ERR;
-    *base = B->orig.len;
-    if (buf_put(&B->orig, text, n) < 0) return ERR;
-    B->origs[B->n_orig++] = (Orig){file, *base};
-    g->rows[g->nrows++] = B->files[file].rows++;
-    return 0;
-}
-
-static int append_cells(BatchObject *B, int64_t gid, uint64_t base) {
-    Group *g = &B->groups[gid];
-    size_t ncols = (size_t)g->n_sys + g->n_data;
-    if (ncols != B->npend) {
+    if ((size_t)g->n_sys + g->n_data != B->npend) {
         PyErr_SetString(PyExc_SystemError, "cell count differs from the group's");
         return ERR;
     }
-    if (grow((void **)&g->cells, &g->capcells, g->ncells + ncols, sizeof(Cell)) < 0) return ERR;
-    Cell *dst = g->cells + g->ncells;
-    for (size_t i = 0; i < ncols; i++) {
-        Cell c = B->pend[i];
-        if (!(c.off & B_FLAG)) c.off += base;
-        dst[i] = c;
-    }
-    g->ncells += ncols;
+    if (grow_from((void **)&B->orig.p, &B->orig.cap, B->orig.len + n, 1, RESERVE) < 0 ||
+        grow_from((void **)&B->cells, &B->capcells, B->ncells + B->npend, sizeof(Cell), RESERVE / sizeof(Cell)) < 0 ||
+        reserve((void **)&B->events, &B->capevents, B->nevents + 1, sizeof(Event)) < 0)
+        return ERR;
+    int64_t id = (int64_t)B->nevents++;
+    Event *e = &B->events[id];
+    e->orig = B->orig.len;
+    e->extra = B->ev_extra;
+    e->cells = B->ncells;
+    e->row = B->files[file].rows++;
+    e->group = gid;
+    e->next = -1;
+    memcpy(B->orig.p + B->orig.len, text, n);
+    B->orig.len += n;
+    if (B->npend) memcpy(B->cells + B->ncells, B->pend, B->npend * sizeof(Cell));
+    B->ncells += B->npend;
+    if (g->tail >= 0)
+        B->events[g->tail].next = id;
+    else
+        g->head = id;
+    g->tail = id;
+    g->count++;
     return 0;
 }
 
 /* one text on the C path: 0 done, BAIL, ERR */
 static int fast_event(BatchObject *B, int32_t file, const char *text, size_t n) {
-    if (n >= UINT32_MAX) return BAIL;
+    if (n > MAX_LEN) return BAIL;
     Parser P = {(const unsigned char *)text, n, 0, B->nodes, 0, B->capnodes};
     int64_t root = parse_value(&P, 0);
     B->nodes = P.nodes;
@@ -1007,42 +1036,37 @@ static int fast_event(BatchObject *B, int32_t file, const char *text, size_t n) 
     if (root < 0) return (int)root;
     skip_ws(&P);
     if (P.i != n) return BAIL;
-    size_t mark = B->extra.len;
+    B->ev_extra = B->extra.len;
     int r = interpret(B, &P);
     if (r < 0) {
-        B->extra.len = mark;
+        B->extra.len = B->ev_extra;
         return r;
     }
     int64_t gid = group_of_event(B, file, &P);
     if (gid < 0) return ERR;
-    uint64_t base;
-    if (add_row(B, file, gid, text, n, &base) < 0) return ERR;
-    return append_cells(B, gid, base) < 0 ? ERR : 0;
+    return add_event(B, file, gid, text, n);
 }
 
 /* ------------------------------------------------------------------ the Python path's values */
 
 static int py_cell(BatchObject *B, PyObject *v) {
-    Cell c = {0, 0, K_NONE};
     PyObject *owned = NULL;
     const char *u = NULL;
     Py_ssize_t len = 0;
-    if (v == Py_None) return pend_cell(B, c);
+    int kind = K_OTHER;
+    if (v == Py_None) return pend_cell(B, MK_CELL(0, 0, K_NONE));
     if (PyUnicode_CheckExact(v)) {
-        c.kind = K_STR;
+        kind = K_STR;
         u = PyUnicode_AsUTF8AndSize(v, &len);
     } else if (PyBool_Check(v)) {
-        c.kind = K_OTHER;
         u = v == Py_True ? "true" : "false";
         len = v == Py_True ? 4 : 5;
     } else {
-        c.kind = K_OTHER;
         owned = PyLong_CheckExact(v) ? PyObject_Str(v) : PyObject_CallOneArg(B->cell_fn, v);
         if (owned == NULL) return ERR;
         if (owned == Py_None) {
             Py_DECREF(owned);
-            c.kind = K_OTHER_NULL;
-            return pend_cell(B, c);
+            return pend_cell(B, MK_CELL(0, 0, K_OTHER_NULL));
         }
         if (!PyUnicode_Check(owned)) {
             Py_DECREF(owned);
@@ -1051,16 +1075,20 @@ static int py_cell(BatchObject *B, PyObject *v) {
         }
         u = PyUnicode_AsUTF8AndSize(owned, &len);
     }
-    if (u == NULL || (size_t)len > UINT32_MAX) {
-        if (u != NULL) PyErr_SetString(PyExc_OverflowError, "a value of 4 GiB or more");
+    if (u == NULL) {
         Py_XDECREF(owned);
         return ERR;
     }
-    c.off = B_FLAG | B->extra.len;
-    c.len = (uint32_t)len;
+    size_t mark = B->extra.len;
     int r = buf_put(&B->extra, u, (size_t)len);
     Py_XDECREF(owned);
-    return r < 0 ? ERR : pend_cell(B, c);
+    if (r < 0) return ERR;
+    r = pend_extra(B, mark, kind);
+    if (r == BAIL) {
+        PyErr_SetString(PyExc_ValueError, "an event whose values take 1 GiB or more");
+        return ERR;
+    }
+    return r;
 }
 
 /* parsed = (key, sysvals, values) from the Python path */
@@ -1087,6 +1115,7 @@ static int slow_event(BatchObject *B, int32_t file, PyObject *text, PyObject *pa
     int r = 0;
     Py_ssize_t ns = PySequence_Fast_GET_SIZE(sv), ndv = PySequence_Fast_GET_SIZE(dv);
     B->npend = 0;
+    B->ev_extra = B->extra.len;
     for (Py_ssize_t i = 0; i < ns && r == 0; i++) r = py_cell(B, PySequence_Fast_GET_ITEM(sv, i));
     for (Py_ssize_t i = 0; i < ndv && r == 0; i++) r = py_cell(B, PySequence_Fast_GET_ITEM(dv, i));
     Py_DECREF(sv);
@@ -1098,25 +1127,62 @@ static int slow_event(BatchObject *B, int32_t file, PyObject *text, PyObject *pa
     }
     int64_t gid = file_group(B, file, key, (uint32_t)ns, (uint32_t)ndv);
     if (gid < 0) return ERR;
-    uint64_t base;
-    if (add_row(B, file, gid, u, (size_t)n, &base) < 0) return ERR;
-    return append_cells(B, gid, base) < 0 ? ERR : 0;
+    return add_event(B, file, gid, u, (size_t)n);
+}
+
+/* ------------------------------------------------------------------ memory handed to Arrow */
+
+/* a block of memory (malloc) whose ownership passed to Python: a read-only buffer for pyarrow */
+typedef struct {
+    PyObject_HEAD
+    char *p;
+    Py_ssize_t len;
+} MemoryObject;
+
+static void Memory_dealloc(MemoryObject *m) {
+    PyMem_RawFree(m->p);
+    Py_TYPE(m)->tp_free((PyObject *)m);
+}
+
+static int Memory_getbuffer(MemoryObject *m, Py_buffer *view, int flags) {
+    static char empty[1];
+    return PyBuffer_FillInfo(view, (PyObject *)m, m->p ? m->p : empty, m->len, 1, flags);
+}
+
+static PyBufferProcs Memory_as_buffer = {(getbufferproc)Memory_getbuffer, NULL};
+
+static PyTypeObject MemoryType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "aptcatch.hunt.readers._winfast.Memory",
+    .tp_basicsize = sizeof(MemoryObject),
+    .tp_dealloc = (destructor)Memory_dealloc,
+    .tp_as_buffer = &Memory_as_buffer,
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Memory written by the batch, read by pyarrow (buffer protocol, read-only).",
+};
+
+/* takes p (malloc'd, freed on failure) */
+static PyObject *memory_new(char *p, size_t len) {
+    MemoryObject *m = PyObject_New(MemoryObject, &MemoryType);
+    if (m == NULL) {
+        PyMem_RawFree(p);
+        return NULL;
+    }
+    m->p = p;
+    m->len = (Py_ssize_t)len;
+    return (PyObject *)m;
 }
 
 /* ------------------------------------------------------------------ the type: ingest */
 
 static void Batch_dealloc(BatchObject *B) {
-    for (size_t i = 0; i < B->ngroups; i++) {
-        Py_XDECREF(B->groups[i].key);
-        PyMem_RawFree(B->groups[i].cells);
-        PyMem_RawFree(B->groups[i].rows);
-    }
+    for (size_t i = 0; i < B->ngroups; i++) Py_XDECREF(B->groups[i].key);
     for (size_t i = 0; i < B->nfiles; i++) Py_XDECREF(B->files[i].groups);
     for (size_t i = 0; i < B->nsig; i++) Py_XDECREF(B->sigkeys[i]);
     Py_XDECREF(B->cell_fn);
     PyMem_RawFree(B->orig.p);
     PyMem_RawFree(B->extra.p);
-    PyMem_RawFree(B->origs);
+    PyMem_RawFree(B->cells);
+    PyMem_RawFree(B->events);
     PyMem_RawFree(B->files);
     PyMem_RawFree(B->groups);
     PyMem_RawFree(B->sigs.p);
@@ -1143,12 +1209,21 @@ static int Batch_init(BatchObject *B, PyObject *args, PyObject *kwds) {
     return 0;
 }
 
+static int check_open(BatchObject *B) {
+    if (B->cell_fn == NULL || B->order != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, B->cell_fn ? "batch already finished" : "batch not initialised");
+        return -1;
+    }
+    return 0;
+}
+
 static PyObject *Batch_open_file(BatchObject *B, PyObject *Py_UNUSED(ignored)) {
+    if (check_open(B) < 0) return NULL;
     if (B->nfiles >= INT32_MAX) {
         PyErr_SetString(PyExc_OverflowError, "too many files");
         return NULL;
     }
-    if (grow((void **)&B->files, &B->capfiles, B->nfiles + 1, sizeof(File)) < 0) return NULL;
+    if (reserve((void **)&B->files, &B->capfiles, B->nfiles + 1, sizeof(File)) < 0) return NULL;
     PyObject *d = PyDict_New();
     if (d == NULL) return NULL;
     B->files[B->nfiles] = (File){d, 0};
@@ -1159,12 +1234,9 @@ static PyObject *Batch_ingest(BatchObject *B, PyObject *args) {
     int file;
     PyObject *iterable, *fallback;
     if (!PyArg_ParseTuple(args, "iOO:ingest", &file, &iterable, &fallback)) return NULL;
+    if (check_open(B) < 0) return NULL;
     if (file < 0 || (size_t)file >= B->nfiles) {
         PyErr_SetString(PyExc_IndexError, "no such file");
-        return NULL;
-    }
-    if (B->order != NULL) {
-        PyErr_SetString(PyExc_RuntimeError, "batch already finished");
         return NULL;
     }
     PyObject *it = PyObject_GetIter(iterable);
@@ -1194,11 +1266,10 @@ static PyObject *Batch_ingest(BatchObject *B, PyObject *args) {
             if (res == NULL) {
                 r = ERR;
             } else {
+                r = 0;
                 if (res != Py_None) {
                     r = slow_event(B, file, item, res);
                     if (r == 0) added++;
-                } else {
-                    r = 0;
                 }
                 Py_DECREF(res);
             }
@@ -1235,21 +1306,31 @@ static int ensure_order(BatchObject *B) {
     return 0;
 }
 
-/* [(file, key, rows, dropped System positions)] in the order winsegments.Batch._finish visits them */
+/* [(file, key, rows, dropped System positions)] in the order winsegments.Batch._finish visits them;
+   no event can be added afterwards */
 static PyObject *Batch_groups(BatchObject *B, PyObject *Py_UNUSED(ignored)) {
+    if (B->cell_fn == NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "batch not initialised");
+        return NULL;
+    }
     if (ensure_order(B) < 0) return NULL;
     PyObject *out = PyList_New((Py_ssize_t)B->ngroups);
+    char *seen = NULL;
+    size_t capseen = 0;
     if (out == NULL) return NULL;
     for (size_t i = 0; i < B->ngroups; i++) {
         Group *g = &B->groups[B->order[i]];
-        size_t ncols = (size_t)g->n_sys + g->n_data;
+        if (reserve((void **)&seen, &capseen, (size_t)g->n_sys + 1, 1) < 0) goto fail;
+        memset(seen, 0, g->n_sys);
+        for (int64_t e = g->head; e >= 0; e = B->events[e].next) {
+            const Cell *row = B->cells + B->events[e].cells;
+            for (uint32_t c = 0; c < g->n_sys; c++)
+                if (CELL_KIND(row[c]) != K_NONE) seen[c] = 1;
+        }
         PyObject *dropped = PyList_New(0);
         if (dropped == NULL) goto fail;
         for (uint32_t c = 0; c < g->n_sys; c++) {
-            int all_none = 1;
-            for (size_t r = 0; r < g->nrows && all_none; r++)
-                if (g->cells[r * ncols + c].kind != K_NONE) all_none = 0;
-            if (all_none && list_add(dropped, PyLong_FromUnsignedLong(c)) < 0) {
+            if (!seen[c] && list_add(dropped, PyLong_FromUnsignedLong(c)) < 0) {
                 Py_DECREF(dropped);
                 goto fail;
             }
@@ -1257,12 +1338,14 @@ static PyObject *Batch_groups(BatchObject *B, PyObject *Py_UNUSED(ignored)) {
         PyObject *t = PyList_AsTuple(dropped);
         Py_DECREF(dropped);
         if (t == NULL) goto fail;
-        PyObject *item = Py_BuildValue("(iOnN)", g->file, g->key, (Py_ssize_t)g->nrows, t);
+        PyObject *item = Py_BuildValue("(iOKN)", g->file, g->key, (unsigned long long)g->count, t);
         if (item == NULL) goto fail;
         PyList_SET_ITEM(out, (Py_ssize_t)i, item);
     }
+    PyMem_RawFree(seen);
     return out;
 fail:
+    PyMem_RawFree(seen);
     Py_DECREF(out);
     return NULL;
 }
@@ -1284,15 +1367,17 @@ static PyObject *Batch_file_rows(BatchObject *B, PyObject *Py_UNUSED(ignored)) {
 typedef struct {
     uint32_t *table;
     uint32_t ntable;
-    int64_t *src; /* >= 0: column position; < 0: -1 - constant index */
-    size_t *src_start; /* per normalised column, into src; ncolumns + 1 entries */
+    int64_t *src;      /* >= 0: column position; < 0: -1 - constant index */
+    size_t *src_start; /* per normalised column, into src (ncolumns + 1 entries) */
 } Plan;
 
 typedef struct {
     Plan *plans;
     size_t nplans, nnorm;
-    Cell *consts;
-    size_t nconsts;
+    Buf ctext; /* the constants' texts */
+    size_t *coff;
+    uint32_t *clen;
+    size_t nconsts, capconsts, capclen;
 } Plans;
 
 static void plans_free(Plans *ps) {
@@ -1302,13 +1387,20 @@ static void plans_free(Plans *ps) {
         PyMem_RawFree(ps->plans[i].src_start);
     }
     PyMem_RawFree(ps->plans);
-    PyMem_RawFree(ps->consts);
+    PyMem_RawFree(ps->ctext.p);
+    PyMem_RawFree(ps->coff);
+    PyMem_RawFree(ps->clen);
 }
 
 static int to_u32_list(PyObject *seq, uint32_t **out, uint32_t *n) {
     PyObject *f = PySequence_Fast(seq, "expected a sequence of ints");
     if (f == NULL) return -1;
     Py_ssize_t len = PySequence_Fast_GET_SIZE(f);
+    if ((size_t)len >= UINT32_MAX) {
+        Py_DECREF(f);
+        PyErr_SetString(PyExc_OverflowError, "too many items");
+        return -1;
+    }
     *out = PyMem_RawMalloc(((size_t)len + 1) * sizeof(uint32_t));
     if (*out == NULL) {
         Py_DECREF(f);
@@ -1321,7 +1413,7 @@ static int to_u32_list(PyObject *seq, uint32_t **out, uint32_t *n) {
             Py_DECREF(f);
             return -1;
         }
-        if (v < 0 || (unsigned long)v > UINT32_MAX) {
+        if (v < 0 || (unsigned long)v >= UINT32_MAX) {
             Py_DECREF(f);
             PyErr_SetString(PyExc_ValueError, "position out of range");
             return -1;
@@ -1333,8 +1425,37 @@ static int to_u32_list(PyObject *seq, uint32_t **out, uint32_t *n) {
     return 0;
 }
 
+/* one source: an int position or a str constant */
+static int load_source(Plans *ps, PyObject *s, int64_t *out) {
+    if (PyUnicode_Check(s)) {
+        Py_ssize_t len;
+        const char *u = PyUnicode_AsUTF8AndSize(s, &len);
+        if (u == NULL) return -1;
+        if ((size_t)len > MAX_LEN) {
+            PyErr_SetString(PyExc_ValueError, "constant too long");
+            return -1;
+        }
+        if (reserve((void **)&ps->coff, &ps->capconsts, ps->nconsts + 1, sizeof(size_t)) < 0 ||
+            reserve((void **)&ps->clen, &ps->capclen, ps->nconsts + 1, sizeof(uint32_t)) < 0)
+            return -1;
+        ps->coff[ps->nconsts] = ps->ctext.len;
+        ps->clen[ps->nconsts] = (uint32_t)len;
+        if (buf_put(&ps->ctext, u, (size_t)len) < 0) return -1;
+        *out = -1 - (int64_t)ps->nconsts++;
+        return 0;
+    }
+    long pos = PyLong_AsLong(s);
+    if (pos == -1 && PyErr_Occurred()) return -1;
+    if (pos < 0 || (unsigned long)pos >= UINT32_MAX) {
+        PyErr_SetString(PyExc_ValueError, "position out of range");
+        return -1;
+    }
+    *out = pos;
+    return 0;
+}
+
 /* plans: [(table positions, [sources per normalised column: int position or str constant])] */
-static int load_plans(BatchObject *B, PyObject *plans, Plans *ps) {
+static int load_plans(PyObject *plans, Plans *ps) {
     PyObject *f = PySequence_Fast(plans, "plans must be a sequence");
     if (f == NULL) return -1;
     Py_ssize_t np = PySequence_Fast_GET_SIZE(f);
@@ -1344,75 +1465,33 @@ static int load_plans(BatchObject *B, PyObject *plans, Plans *ps) {
         PyErr_NoMemory();
         return -1;
     }
-    size_t capconsts = 0;
     for (Py_ssize_t i = 0; i < np; i++) {
         Plan *p = &ps->plans[i];
         ps->nplans = (size_t)i + 1;
-        PyObject *item = PySequence_Fast_GET_ITEM(f, i), *table, *norm;
-        if (!PyArg_ParseTuple(item, "OO:plan", &table, &norm)) goto fail;
+        PyObject *table, *norm, *nf = NULL;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(f, i), "OO:plan", &table, &norm)) goto fail;
         if (to_u32_list(table, &p->table, &p->ntable) < 0) goto fail;
-        PyObject *nf = PySequence_Fast(norm, "norm must be a sequence");
-        if (nf == NULL) goto fail;
-        size_t nn = (size_t)PySequence_Fast_GET_SIZE(nf);
+        if ((nf = PySequence_Fast(norm, "norm must be a sequence")) == NULL) goto fail;
+        size_t nn = (size_t)PySequence_Fast_GET_SIZE(nf), nsrc = 0, capsrc = 0;
         if (i == 0) ps->nnorm = nn;
         if (nn != ps->nnorm) {
-            Py_DECREF(nf);
             PyErr_SetString(PyExc_ValueError, "plans with different normalised columns");
-            goto fail;
+            goto fail_nf;
         }
-        p->src_start = PyMem_RawMalloc((nn + 1) * sizeof(size_t));
-        size_t nsrc = 0, capsrc = 0;
-        if (p->src_start == NULL) {
-            Py_DECREF(nf);
+        if ((p->src_start = PyMem_RawMalloc((nn + 1) * sizeof(size_t))) == NULL) {
             PyErr_NoMemory();
-            goto fail;
+            goto fail_nf;
         }
         for (size_t c = 0; c < nn; c++) {
             p->src_start[c] = nsrc;
             PyObject *sf = PySequence_Fast(PySequence_Fast_GET_ITEM(nf, c), "sources must be a sequence");
-            if (sf == NULL) {
-                Py_DECREF(nf);
-                goto fail;
-            }
+            if (sf == NULL) goto fail_nf;
             for (Py_ssize_t k = 0; k < PySequence_Fast_GET_SIZE(sf); k++) {
-                PyObject *s = PySequence_Fast_GET_ITEM(sf, k);
                 int64_t v;
-                if (PyUnicode_Check(s)) {
-                    Py_ssize_t len;
-                    const char *u = PyUnicode_AsUTF8AndSize(s, &len);
-                    if (u == NULL || grow((void **)&ps->consts, &capconsts, ps->nconsts + 1, sizeof(Cell)) < 0 ||
-                        (size_t)len > UINT32_MAX) {
-                        if (!PyErr_Occurred()) PyErr_SetString(PyExc_OverflowError, "constant too long");
-                        Py_DECREF(sf);
-                        Py_DECREF(nf);
-                        goto fail;
-                    }
-                    ps->consts[ps->nconsts] = (Cell){B_FLAG | B->extra.len, (uint32_t)len, K_STR};
-                    if (buf_put(&B->extra, u, (size_t)len) < 0) {
-                        Py_DECREF(sf);
-                        Py_DECREF(nf);
-                        goto fail;
-                    }
-                    v = -1 - (int64_t)ps->nconsts++;
-                } else {
-                    long pos = PyLong_AsLong(s);
-                    if (pos == -1 && PyErr_Occurred()) {
-                        Py_DECREF(sf);
-                        Py_DECREF(nf);
-                        goto fail;
-                    }
-                    if (pos < 0 || (unsigned long)pos > UINT32_MAX) {
-                        PyErr_SetString(PyExc_ValueError, "position out of range");
-                        Py_DECREF(sf);
-                        Py_DECREF(nf);
-                        goto fail;
-                    }
-                    v = pos;
-                }
-                if (grow((void **)&p->src, &capsrc, nsrc + 1, sizeof(int64_t)) < 0) {
+                if (load_source(ps, PySequence_Fast_GET_ITEM(sf, k), &v) < 0 ||
+                    reserve((void **)&p->src, &capsrc, nsrc + 1, sizeof(int64_t)) < 0) {
                     Py_DECREF(sf);
-                    Py_DECREF(nf);
-                    goto fail;
+                    goto fail_nf;
                 }
                 p->src[nsrc++] = v;
             }
@@ -1420,6 +1499,10 @@ static int load_plans(BatchObject *B, PyObject *plans, Plans *ps) {
         }
         p->src_start[nn] = nsrc;
         Py_DECREF(nf);
+        continue;
+    fail_nf:
+        Py_DECREF(nf);
+        goto fail;
     }
     Py_DECREF(f);
     return 0;
@@ -1428,18 +1511,34 @@ fail:
     return -1;
 }
 
-/* an Arrow string array from cell pointers: (length, null count, validity or None, offsets, data) */
-static PyObject *string_array(const BatchObject *B, const Cell *const *cells, size_t n) {
+/* a value's text for an Arrow string array: valid or null */
+typedef struct {
+    const char *p;
+    uint32_t len;
+    int valid;
+} Ref;
+
+static inline Ref cell_ref(const BatchObject *B, const Event *e, Cell c) {
+    unsigned kind = CELL_KIND(c);
+    if (kind == K_NONE || kind == K_OTHER_NULL) return (Ref){NULL, 0, 0};
+    return (Ref){cell_ptr(B, e, c), CELL_LEN(c), 1};
+}
+
+/* An Arrow string array, two passes over `n` values given by `at(ctx, i)`: (length, null count,
+   validity or None, offsets, data) */
+typedef Ref (*RefAt)(const void *ctx, size_t i);
+
+static PyObject *string_array(RefAt at, const void *ctx, size_t n) {
     size_t data = 0, nulls = 0;
     for (size_t i = 0; i < n; i++) {
-        const Cell *c = cells[i];
-        if (c == NULL || c->kind == K_NONE || c->kind == K_OTHER_NULL)
-            nulls++;
+        Ref r = at(ctx, i);
+        if (r.valid)
+            data += r.len;
         else
-            data += c->len;
+            nulls++;
     }
     if (data > INT32_MAX || n > (size_t)PY_SSIZE_T_MAX / 4 - 1) {
-        PyErr_SetString(PyExc_OverflowError, "a string column of 2 GiB or more");
+        PyErr_SetString(PyExc_OverflowError, "a string column of 2 GiB or more in one batch");
         return NULL;
     }
     PyObject *validity = NULL, *offsets = NULL, *bytes = NULL;
@@ -1465,10 +1564,10 @@ static PyObject *string_array(const BatchObject *B, const Cell *const *cells, si
     size_t pos = 0;
     off[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        const Cell *c = cells[i];
-        if (!(c == NULL || c->kind == K_NONE || c->kind == K_OTHER_NULL)) {
-            memcpy(dst + pos, cell_ptr(B, c), c->len);
-            pos += c->len;
+        Ref r = at(ctx, i);
+        if (r.valid) {
+            memcpy(dst + pos, r.p, r.len);
+            pos += r.len;
             if (bits) bits[i >> 3] |= (unsigned char)(1u << (i & 7));
         }
         off[i + 1] = (int32_t)pos;
@@ -1476,10 +1575,57 @@ static PyObject *string_array(const BatchObject *B, const Cell *const *cells, si
     return Py_BuildValue("(nnNNN)", (Py_ssize_t)n, (Py_ssize_t)nulls, validity, offsets, bytes);
 }
 
-static inline int is_empty_text(const BatchObject *B, const Cell *c) {
-    if (c->len == 0) return 1;
-    const char *p = cell_ptr(B, c);
-    return (c->len == 1 && p[0] == '-') || (c->len == 7 && memcmp(p, "(empty)", 7) == 0);
+/* the column of one field name: per value, its event and its column position */
+typedef struct {
+    const BatchObject *B;
+    const int64_t *ev;
+    const uint32_t *col;
+} ColumnCtx;
+
+static Ref column_at(const void *ctx, size_t i) {
+    const ColumnCtx *c = ctx;
+    const Event *e = &c->B->events[c->ev[i]];
+    return cell_ref(c->B, e, c->B->cells[e->cells + c->col[i]]);
+}
+
+/* one normalised column in batch row order: per event, the first non-empty source */
+typedef struct {
+    const BatchObject *B;
+    const Plans *ps;
+    const int64_t *byrow;    /* event of each batch row */
+    const uint32_t *gplan;   /* plan of each group */
+    size_t column;
+} NormCtx;
+
+static inline int is_empty_text(Ref r) {
+    return r.len == 0 || (r.len == 1 && r.p[0] == '-') || (r.len == 7 && memcmp(r.p, "(empty)", 7) == 0);
+}
+
+static Ref norm_at(const void *ctx, size_t i) {
+    const NormCtx *c = ctx;
+    const BatchObject *B = c->B;
+    const Event *e = &B->events[c->byrow[i]];
+    const Plan *p = &c->ps->plans[c->gplan[e->group]];
+    size_t s0 = p->src_start[c->column], s1 = p->src_start[c->column + 1];
+    const Cell *row = B->cells + e->cells;
+    for (size_t k = s0; k < s1; k++) {
+        int64_t s = p->src[k];
+        Ref r;
+        unsigned kind;
+        if (s >= 0) {
+            kind = CELL_KIND(row[s]);
+            r = cell_ref(B, e, row[s]);
+        } else {
+            kind = K_STR;
+            r = (Ref){c->ps->ctext.p + c->ps->coff[-1 - s], c->ps->clen[-1 - s], 1};
+        }
+        /* winsegments._first: one source is taken as it is; of several, the first that is a value
+           and, when a string, not '', '-' or '(empty)' */
+        if (s1 - s0 == 1) return r;
+        if (kind == K_NONE || (kind == K_STR && is_empty_text(r))) continue;
+        return r;
+    }
+    return (Ref){NULL, 0, 0};
 }
 
 /*
@@ -1487,35 +1633,51 @@ static inline int is_empty_text(const BatchObject *B, const Cell *c) {
  * group_plan / group_shape per group in groups() order, shapes = per shape its field name ids.
  * Returns (name arrays, per shape the offset of each column in its name's array, per shape its
  * @row values as int64 bytes, normalised arrays in batch row order, originals (n, offsets, data)).
+ * Once only: the originals' memory is handed over.
  */
 static PyObject *Batch_build(BatchObject *B, PyObject *args) {
     PyObject *plans_arg, *gp_arg, *gs_arg, *shapes_arg;
     Py_ssize_t n_names;
     if (!PyArg_ParseTuple(args, "OOOOn:build", &plans_arg, &gp_arg, &gs_arg, &shapes_arg, &n_names)) return NULL;
+    if (B->cell_fn == NULL || B->built) {
+        PyErr_SetString(PyExc_RuntimeError, "build: batch not initialised or already built");
+        return NULL;
+    }
     if (ensure_order(B) < 0) return NULL;
-    Plans ps = {0};
-    PyObject *out = NULL, *names_out = NULL, *offsets_out = NULL, *rows_out = NULL, *norm_out = NULL,
-             *orig_out = NULL;
-    uint32_t *gplan = NULL, *gshape = NULL, ngp = 0, ngs = 0;
-    uint32_t **shape_names = NULL, *shape_nn = NULL;
-    const Cell **scratch = NULL;
-    size_t *name_rows = NULL, *file_base = NULL, *shape_first = NULL, *shape_groups = NULL;
+    Plans ps;
+    memset(&ps, 0, sizeof ps);
+    PyObject *out = NULL, *names_out = NULL, *offsets_out = NULL, *rows_out = NULL, *norm_out = NULL;
+    PyObject *orig_out = NULL, *sf = NULL;
+    uint32_t *gplan = NULL, *gshape = NULL, ngp = 0, ngs = 0, *gplan_by_id = NULL;
+    uint32_t **shape_names = NULL, *shape_nn = NULL, *col = NULL;
+    int64_t *gev = NULL, *ev = NULL, *byrow = NULL;
+    size_t *gstart = NULL, *name_rows = NULL, *name_fill = NULL, *name_start = NULL, *shape_first = NULL;
+    size_t *shape_groups = NULL, *file_base = NULL;
     Py_ssize_t nshapes = 0;
-    PyObject *sf = NULL;
+    size_t total = B->nevents;
 
-    if (load_plans(B, plans_arg, &ps) < 0) goto done;
+    if (load_plans(plans_arg, &ps) < 0) goto done;
     if (to_u32_list(gp_arg, &gplan, &ngp) < 0 || to_u32_list(gs_arg, &gshape, &ngs) < 0) goto done;
     if (ngp != B->ngroups || ngs != B->ngroups || n_names < 0) {
         PyErr_SetString(PyExc_ValueError, "one plan and one shape per group");
         goto done;
     }
-    sf = PySequence_Fast(shapes_arg, "shapes must be a sequence");
-    if (sf == NULL) goto done;
+    if ((sf = PySequence_Fast(shapes_arg, "shapes must be a sequence")) == NULL) goto done;
     nshapes = PySequence_Fast_GET_SIZE(sf);
     shape_names = PyMem_RawCalloc((size_t)nshapes + 1, sizeof(uint32_t *));
     shape_nn = PyMem_RawCalloc((size_t)nshapes + 1, sizeof(uint32_t));
     name_rows = PyMem_RawCalloc((size_t)n_names + 1, sizeof(size_t));
-    if (!shape_names || !shape_nn || !name_rows) {
+    name_fill = PyMem_RawCalloc((size_t)n_names + 1, sizeof(size_t));
+    name_start = PyMem_RawCalloc((size_t)n_names + 2, sizeof(size_t));
+    gstart = PyMem_RawMalloc((B->ngroups + 1) * sizeof(size_t));
+    gev = PyMem_RawMalloc((total + 1) * sizeof(int64_t));
+    byrow = PyMem_RawMalloc((total + 1) * sizeof(int64_t));
+    gplan_by_id = PyMem_RawMalloc((B->ngroups + 1) * sizeof(uint32_t));
+    file_base = PyMem_RawMalloc((B->nfiles + 1) * sizeof(size_t));
+    shape_first = PyMem_RawCalloc((size_t)nshapes + 2, sizeof(size_t));
+    shape_groups = PyMem_RawMalloc((B->ngroups + 1) * sizeof(size_t));
+    if (!shape_names || !shape_nn || !name_rows || !name_fill || !name_start || !gstart || !gev || !byrow ||
+        !gplan_by_id || !file_base || !shape_first || !shape_groups) {
         PyErr_NoMemory();
         goto done;
     }
@@ -1527,7 +1689,8 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
                 goto done;
             }
     }
-    /* check every group against its plan and shape */
+    /* every group against its plan and shape; its events in order (gev) */
+    size_t at = 0;
     for (size_t i = 0; i < B->ngroups; i++) {
         const Group *g = &B->groups[B->order[i]];
         if (gplan[i] >= ps.nplans || gshape[i] >= (size_t)nshapes) {
@@ -1545,20 +1708,22 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
         for (size_t k = 0; k < p->src_start[ps.nnorm]; k++)
             if (p->src[k] >= 0 ? (size_t)p->src[k] >= ncols : (size_t)(-1 - p->src[k]) >= ps.nconsts)
                 goto bad_position;
+        gplan_by_id[B->order[i]] = gplan[i];
+        gstart[i] = at;
+        for (int64_t e = g->head; e >= 0; e = B->events[e].next) gev[at++] = e;
     }
-    /* field name arrays: per shape (in order), per column, the rows of its groups (in order) */
-    size_t total_rows = 0;
-    for (size_t f = 0; f < B->nfiles; f++) total_rows += (size_t)B->files[f].rows;
-    if (!(names_out = PyList_New(n_names)) || !(offsets_out = PyList_New(nshapes)) ||
-        !(rows_out = PyList_New(nshapes)))
-        goto done;
-    shape_first = PyMem_RawCalloc((size_t)nshapes + 1, sizeof(size_t));
-    shape_groups = PyMem_RawMalloc((B->ngroups + 1) * sizeof(size_t));
-    if (!shape_first || !shape_groups) {
-        PyErr_NoMemory();
+    /* batch rows: files in order, each file's events in row order */
+    file_base[0] = 0;
+    for (size_t f = 0; f < B->nfiles; f++) file_base[f + 1] = file_base[f] + (size_t)B->files[f].rows;
+    if (at != total || file_base[B->nfiles] != total) {
+        PyErr_SetString(PyExc_SystemError, "events and rows disagree");
         goto done;
     }
-    /* groups by shape (counting sort, order kept) */
+    for (size_t e = 0; e < total; e++) {
+        const Event *x = &B->events[e];
+        byrow[file_base[B->groups[x->group].file] + (size_t)x->row] = (int64_t)e;
+    }
+    /* groups by shape (order kept) */
     for (size_t i = 0; i < B->ngroups; i++) shape_first[gshape[i] + 1]++;
     for (Py_ssize_t s = 0; s < nshapes; s++) shape_first[s + 1] += shape_first[s];
     {
@@ -1571,177 +1736,108 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
         for (size_t i = 0; i < B->ngroups; i++) shape_groups[fill[gshape[i]]++] = i;
         PyMem_RawFree(fill);
     }
-    /* per name: its pieces, gathered as cell pointers */
-    {
-        /* name -> number of rows, and the offset of each shape column */
-        for (Py_ssize_t s = 0; s < nshapes; s++) {
-            size_t rows = 0;
-            for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++)
-                rows += B->groups[B->order[shape_groups[k]]].nrows;
-            PyObject *offs = PyList_New(shape_nn[s]);
-            if (offs == NULL) goto done;
-            PyList_SET_ITEM(offsets_out, s, offs);
-            for (uint32_t j = 0; j < shape_nn[s]; j++) {
-                PyObject *o = PyLong_FromSize_t(name_rows[shape_names[s][j]]);
-                if (o == NULL) goto done;
-                PyList_SET_ITEM(offs, j, o);
-                name_rows[shape_names[s][j]] += rows;
-            }
-            /* @row */
-            PyObject *rb = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(rows * sizeof(int64_t)));
-            if (rb == NULL) goto done;
-            PyList_SET_ITEM(rows_out, s, rb);
-            int64_t *dst = (int64_t *)PyBytes_AS_STRING(rb);
-            for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++) {
-                const Group *g = &B->groups[B->order[shape_groups[k]]];
-                if (g->nrows) memcpy(dst, g->rows, g->nrows * sizeof(int64_t));
-                dst += g->nrows;
-            }
+    /* per shape: @row, and where each of its columns starts in its name's array */
+    if (!(names_out = PyList_New(n_names)) || !(offsets_out = PyList_New(nshapes)) ||
+        !(rows_out = PyList_New(nshapes)))
+        goto done;
+    for (Py_ssize_t s = 0; s < nshapes; s++) {
+        size_t rows = 0;
+        for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++)
+            rows += B->groups[B->order[shape_groups[k]]].count;
+        PyObject *offs = PyList_New(shape_nn[s]);
+        if (offs == NULL) goto done;
+        PyList_SET_ITEM(offsets_out, s, offs);
+        for (uint32_t j = 0; j < shape_nn[s]; j++) {
+            PyObject *o = PyLong_FromSize_t(name_rows[shape_names[s][j]]);
+            if (o == NULL) goto done;
+            PyList_SET_ITEM(offs, j, o);
+            name_rows[shape_names[s][j]] += rows;
         }
-        size_t maxrows = total_rows;
-        for (Py_ssize_t nm = 0; nm < n_names; nm++)
-            if (name_rows[nm] > maxrows) maxrows = name_rows[nm];
-        scratch = PyMem_RawMalloc((maxrows + 1) * sizeof(Cell *));
-        if (scratch == NULL) {
-            PyErr_NoMemory();
-            goto done;
+        PyObject *rb = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)(rows * sizeof(int64_t)));
+        if (rb == NULL) goto done;
+        PyList_SET_ITEM(rows_out, s, rb);
+        int64_t *dst = (int64_t *)PyBytes_AS_STRING(rb);
+        for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++) {
+            size_t gi = shape_groups[k];
+            for (size_t q = gstart[gi]; q < gstart[gi] + B->groups[B->order[gi]].count; q++)
+                *dst++ = B->events[gev[q]].row;
         }
-        size_t *fillpos = PyMem_RawCalloc((size_t)n_names + 1, sizeof(size_t));
-        const Cell ***pieces = PyMem_RawCalloc((size_t)n_names + 1, sizeof(Cell **));
-        int failed = fillpos == NULL || pieces == NULL;
-        for (Py_ssize_t nm = 0; nm < n_names && !failed; nm++) {
-            pieces[nm] = PyMem_RawMalloc((name_rows[nm] + 1) * sizeof(Cell *));
-            if (pieces[nm] == NULL) failed = 1;
-        }
-        if (!failed) {
-            for (Py_ssize_t s = 0; s < nshapes; s++)
-                for (uint32_t j = 0; j < shape_nn[s]; j++) {
-                    uint32_t nm = shape_names[s][j];
-                    for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++) {
-                        size_t gi = shape_groups[k];
-                        const Group *g = &B->groups[B->order[gi]];
-                        uint32_t col = ps.plans[gplan[gi]].table[j];
-                        size_t ncols = (size_t)g->n_sys + g->n_data;
-                        for (size_t r = 0; r < g->nrows; r++) pieces[nm][fillpos[nm]++] = &g->cells[r * ncols + col];
-                    }
-                }
-            for (Py_ssize_t nm = 0; nm < n_names && !failed; nm++) {
-                PyObject *arr = string_array(B, pieces[nm], name_rows[nm]);
-                if (arr == NULL)
-                    failed = 2;
-                else
-                    PyList_SET_ITEM(names_out, nm, arr);
-            }
-        } else {
-            PyErr_NoMemory();
-        }
-        if (pieces != NULL)
-            for (Py_ssize_t nm = 0; nm < n_names; nm++) PyMem_RawFree(pieces[nm]);
-        PyMem_RawFree(pieces);
-        PyMem_RawFree(fillpos);
-        if (failed) goto done;
     }
-    /* normalised columns, in batch row order: the first non-empty source (winsegments._first) */
-    file_base = PyMem_RawMalloc((B->nfiles + 1) * sizeof(size_t));
-    if (file_base == NULL) {
+    /* per field name: the events and column positions of its values, then its array */
+    for (Py_ssize_t nm = 0; nm < n_names; nm++) name_start[nm + 1] = name_start[nm] + name_rows[nm];
+    size_t nvalues = name_start[n_names];
+    ev = PyMem_RawMalloc((nvalues + 1) * sizeof(int64_t));
+    col = PyMem_RawMalloc((nvalues + 1) * sizeof(uint32_t));
+    if (ev == NULL || col == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    file_base[0] = 0;
-    for (size_t f = 0; f < B->nfiles; f++) file_base[f + 1] = file_base[f] + (size_t)B->files[f].rows;
-    if (!(norm_out = PyList_New((Py_ssize_t)ps.nnorm))) goto done;
-    for (size_t c = 0; c < ps.nnorm; c++) {
-        for (size_t r = 0; r < total_rows; r++) scratch[r] = NULL;
-        for (size_t i = 0; i < B->ngroups; i++) {
-            const Group *g = &B->groups[B->order[i]];
-            const Plan *p = &ps.plans[gplan[i]];
-            size_t ncols = (size_t)g->n_sys + g->n_data, s0 = p->src_start[c], s1 = p->src_start[c + 1];
-            if (s0 == s1) continue;
-            size_t base = file_base[g->file];
-            for (size_t r = 0; r < g->nrows; r++) {
-                const Cell *row = &g->cells[r * ncols], *pick = NULL;
-                for (size_t k = s0; k < s1; k++) {
-                    const Cell *x = p->src[k] >= 0 ? &row[p->src[k]] : &ps.consts[-1 - p->src[k]];
-                    if (s1 - s0 == 1) {
-                        pick = x;
-                        break;
-                    }
-                    if (x->kind == K_NONE || (x->kind == K_STR && is_empty_text(B, x))) continue;
-                    pick = x;
-                    break;
+    memset(name_fill, 0, ((size_t)n_names + 1) * sizeof(size_t));
+    for (Py_ssize_t s = 0; s < nshapes; s++)
+        for (uint32_t j = 0; j < shape_nn[s]; j++) {
+            uint32_t nm = shape_names[s][j];
+            for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++) {
+                size_t gi = shape_groups[k];
+                uint32_t c = ps.plans[gplan[gi]].table[j];
+                for (size_t q = gstart[gi]; q < gstart[gi] + B->groups[B->order[gi]].count; q++) {
+                    size_t w = name_start[nm] + name_fill[nm]++;
+                    ev[w] = gev[q];
+                    col[w] = c;
                 }
-                size_t at = base + (size_t)g->rows[r];
-                if (at >= total_rows) {
-                    PyErr_SetString(PyExc_SystemError, "row out of range");
-                    goto done;
-                }
-                scratch[at] = pick;
             }
         }
-        PyObject *arr = string_array(B, scratch, total_rows);
+    for (Py_ssize_t nm = 0; nm < n_names; nm++) {
+        ColumnCtx ctx = {B, ev + name_start[nm], col + name_start[nm]};
+        PyObject *arr = string_array(column_at, &ctx, name_rows[nm]);
+        if (arr == NULL) goto done;
+        PyList_SET_ITEM(names_out, nm, arr);
+    }
+    /* normalised columns in batch row order */
+    if (!(norm_out = PyList_New((Py_ssize_t)ps.nnorm))) goto done;
+    for (size_t c = 0; c < ps.nnorm; c++) {
+        NormCtx ctx = {B, &ps, byrow, gplan_by_id, c};
+        PyObject *arr = string_array(norm_at, &ctx, total);
         if (arr == NULL) goto done;
         PyList_SET_ITEM(norm_out, (Py_ssize_t)c, arr);
     }
-    /* originals as a large_string array, file by file */
+    /* originals (large_string): the arena itself when its events lie in batch row order */
     {
-        size_t *next = PyMem_RawMalloc((B->nfiles + 1) * sizeof(size_t));
-        size_t *pos = PyMem_RawMalloc((B->n_orig + 1) * sizeof(size_t));
-        if (next == NULL || pos == NULL) {
-            PyMem_RawFree(next);
-            PyMem_RawFree(pos);
-            PyErr_NoMemory();
-            goto done;
-        }
-        memcpy(next, file_base, (B->nfiles + 1) * sizeof(size_t));
-        for (size_t o = 0; o < B->n_orig; o++) pos[o] = next[B->origs[o].file]++;
-        PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((B->n_orig + 1) * sizeof(int64_t)));
-        PyObject *data = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)B->orig.len);
-        if (offs == NULL || data == NULL) {
-            Py_XDECREF(offs);
-            Py_XDECREF(data);
-            PyMem_RawFree(next);
-            PyMem_RawFree(pos);
-            goto done;
-        }
+        PyObject *offs = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)((total + 1) * sizeof(int64_t)));
+        if (offs == NULL) goto done;
         int64_t *o64 = (int64_t *)PyBytes_AS_STRING(offs);
-        size_t *lens = next; /* reused: length of each original, by output position */
-        if (B->n_orig + 1 > B->nfiles + 1) {
-            PyMem_RawFree(next);
-            lens = PyMem_RawMalloc((B->n_orig + 1) * sizeof(size_t));
-            if (lens == NULL) {
+        int in_order = 1;
+        for (size_t r = 0; r < total && in_order; r++) in_order = byrow[r] == (int64_t)r;
+        PyObject *data;
+        if (in_order) {
+            for (size_t r = 0; r < total; r++) o64[r] = (int64_t)B->events[r].orig;
+            o64[total] = (int64_t)B->orig.len;
+            data = memory_new(B->orig.p, B->orig.len);
+            B->orig.p = NULL; /* handed over (freed with the Memory on failure too) */
+            B->orig.cap = 0;
+        } else {
+            char *p = PyMem_RawMalloc(B->orig.len + 1);
+            if (p == NULL) {
                 Py_DECREF(offs);
-                Py_DECREF(data);
-                PyMem_RawFree(pos);
                 PyErr_NoMemory();
                 goto done;
             }
+            size_t pos = 0;
+            for (size_t r = 0; r < total; r++) {
+                const Event *x = &B->events[byrow[r]];
+                size_t end = (size_t)byrow[r] + 1 < total ? B->events[byrow[r] + 1].orig : B->orig.len;
+                o64[r] = (int64_t)pos;
+                memcpy(p + pos, B->orig.p + x->orig, end - x->orig);
+                pos += end - x->orig;
+            }
+            o64[total] = (int64_t)pos;
+            data = memory_new(p, pos);
         }
-        size_t *src = PyMem_RawMalloc((B->n_orig + 1) * sizeof(size_t));
-        if (src == NULL) {
+        if (data == NULL) {
             Py_DECREF(offs);
-            Py_DECREF(data);
-            PyMem_RawFree(pos);
-            PyMem_RawFree(lens);
-            PyErr_NoMemory();
             goto done;
         }
-        for (size_t o = 0; o < B->n_orig; o++) {
-            uint64_t end = o + 1 < B->n_orig ? B->origs[o + 1].off : B->orig.len;
-            lens[pos[o]] = (size_t)(end - B->origs[o].off);
-            src[pos[o]] = (size_t)B->origs[o].off;
-        }
-        char *dst = PyBytes_AS_STRING(data);
-        size_t at = 0;
-        o64[0] = 0;
-        for (size_t o = 0; o < B->n_orig; o++) {
-            memcpy(dst + at, B->orig.p + src[o], lens[o]);
-            at += lens[o];
-            o64[o + 1] = (int64_t)at;
-        }
-        PyMem_RawFree(src);
-        PyMem_RawFree(lens);
-        PyMem_RawFree(pos);
-        orig_out = Py_BuildValue("(nNN)", (Py_ssize_t)B->n_orig, offs, data);
+        B->built = 1;
+        orig_out = Py_BuildValue("(nNN)", (Py_ssize_t)total, offs, data);
         if (orig_out == NULL) goto done;
     }
     out = PyTuple_Pack(5, names_out, offsets_out, rows_out, norm_out, orig_out);
@@ -1762,8 +1858,15 @@ done:
         for (Py_ssize_t s = 0; s < nshapes; s++) PyMem_RawFree(shape_names[s]);
     PyMem_RawFree(shape_names);
     PyMem_RawFree(shape_nn);
-    PyMem_RawFree(scratch);
+    PyMem_RawFree(col);
+    PyMem_RawFree(gev);
+    PyMem_RawFree(ev);
+    PyMem_RawFree(byrow);
+    PyMem_RawFree(gstart);
+    PyMem_RawFree(gplan_by_id);
     PyMem_RawFree(name_rows);
+    PyMem_RawFree(name_fill);
+    PyMem_RawFree(name_start);
     PyMem_RawFree(file_base);
     PyMem_RawFree(shape_first);
     PyMem_RawFree(shape_groups);
@@ -1779,7 +1882,7 @@ static PyMethodDef Batch_methods[] = {
     {"ingest", (PyCFunction)Batch_ingest, METH_VARARGS, "ingest(file, texts, fallback) -> events added"},
     {"groups", (PyCFunction)Batch_groups, METH_NOARGS, "[(file, key, rows, dropped)] in finish order"},
     {"file_rows", (PyCFunction)Batch_file_rows, METH_NOARGS, "events per file"},
-    {"build", (PyCFunction)Batch_build, METH_VARARGS, "the Arrow buffers of the batch"},
+    {"build", (PyCFunction)Batch_build, METH_VARARGS, "the Arrow buffers of the batch (once)"},
     {"stats", (PyCFunction)Batch_stats, METH_NOARGS, "(events on the C path, texts given to the fallback)"},
     {NULL, NULL, 0, NULL},
 };
@@ -1801,7 +1904,7 @@ static struct PyModuleDef module = {
 };
 
 PyMODINIT_FUNC PyInit__winfast(void) {
-    if (PyType_Ready(&BatchType) < 0) return NULL;
+    if (PyType_Ready(&BatchType) < 0 || PyType_Ready(&MemoryType) < 0) return NULL;
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&BatchType);

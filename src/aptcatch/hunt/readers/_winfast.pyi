@@ -3,6 +3,7 @@
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+# build's originals: (count, int64 offsets, a read-only buffer-protocol object over the texts)
 _ArraySpec = tuple[int, int, bytes | None, bytes, bytes]  # length, null count, validity, offsets, data
 
 class Batch:
@@ -24,6 +25,6 @@ class Batch:
         shapes: Sequence[Sequence[int]],
         n_names: int,
     ) -> tuple[
-        list[_ArraySpec], list[list[int]], list[bytes], list[_ArraySpec], tuple[int, bytes, bytes]
+        list[_ArraySpec], list[list[int]], list[bytes], list[_ArraySpec], tuple[int, bytes, object]
     ]: ...
     def stats(self) -> tuple[int, int]: ...
