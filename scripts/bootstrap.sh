@@ -5,7 +5,7 @@
 #   libchm-dev  - CHM library that the pychm binding compiles against
 #   openjdk-17-jre-headless - the Java runtime PySpark needs for `aptcatch hunt --engine spark`
 #                 (skipped when a Java 17+ is already on PATH)
-# Idempotent: re-running only reinstalls when pyproject.toml changed.
+# Idempotent: re-running only reinstalls when pyproject.toml, setup.py or the C accelerator changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -41,7 +41,8 @@ PYCHECK
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.aptcatch-installed
-want=$(sha256sum pyproject.toml | cut -d' ' -f1)
+# setup.py and the C source too: a changed accelerator (readers/_winfast.c) is rebuilt in place
+want=$(sha256sum pyproject.toml setup.py src/aptcatch/hunt/readers/_winfast.c | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing aptcatch and its dependencies into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
