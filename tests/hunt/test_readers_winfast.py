@@ -122,6 +122,26 @@ def _odd_shapes() -> list[str]:
         json.dumps({"Event": {"System": _system(1, 1), "EventData": {"A": 1}, "Other": {"B": 2}}}),
         json.dumps({"Event": {"System": _system(1, 1), "EventData": {"A": 1}, "O": 1, "P": 2}}),
         json.dumps({"Event": {"System": _system(1, 1), "EventData": []}}),
+        *(
+            json.dumps({"Event": {"#attributes": {"xmlns": "e"}, "System": _system(104, 1), **sections}})
+            for sections in (
+                {"UserData": {"Cleared": {"#attributes": {"xmlns": "u"}, "SubjectUserName": "bob", "N": 1}}},
+                {"UserData": {"#attributes": {"a": 1}, "A": {"B": 1}, "C": 2}},
+                {"UserData": {"A": 1, "C": [2, None]}},
+                {"UserData": {"Inner": "text"}},
+                {"UserData": {"#attributes": {"a": 1}}},
+                {"UserData": {}},
+                {"UserData": "text", "EventData": None},
+                {"UserData": {"Inner": {"A": {"#text": "t"}}}},
+                {"UserData": {"Inner": {"A": 1}}, "EventData": {"A": 2}},
+                {"EventData": {"A": 1}, "RenderingInfo": {"Message": "m", "Keywords": {"Keyword": "k"}}},
+                {"EventData": {"A": 1}, "RenderingInfo": {"Message": "m", "Level": "-"}},
+                {"EventData": {"A": 1, "#attributes": {"x": 1}}, "Other": {"B": None}},
+                {"Extra": "x", "EventData": None},
+                {"Extra": [1, None], "More": True},
+                {"ProcessingErrorData": {"ErrorCode": 15005, "DataItemName": "x", "EventPayload": "00"}},
+            )
+        ),
         json.dumps({"Event": {"System": _system(1, 1)}}),
         json.dumps({"Event": {"System": [], "EventData": {}}}),
         json.dumps({"Event": []}),

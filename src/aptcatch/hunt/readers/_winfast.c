@@ -454,7 +454,9 @@ typedef struct {
     size_t ev_extra; /* where this event's extra texts start */
     Buf sig;
     uint32_t n_sys, n_data;
-    int64_t sys, data, chan, eid, prov;
+    int64_t sys, chan, eid, prov;
+    int64_t *dnames; /* the data fields' name nodes */
+    size_t capdnames;
     /* finish order of the groups */
     int64_t *order;
     int built;
@@ -626,6 +628,65 @@ static inline int data_name_unused(const Parser *P, int64_t k) {
            key_is(P, k, "Provider_Name", 13) || key_is(P, k, "@row", 4);
 }
 
+/* one data field (name node k, value node v) */
+static int add_data(BatchObject *B, const Parser *P, int64_t k, int64_t v) {
+    if (reserve((void **)&B->dnames, &B->capdnames, (size_t)B->n_data + 1, sizeof(int64_t)) < 0) return ERR;
+    if (sig_name(&B->sig, 'd', P, k) < 0) return ERR;
+    size_t mark = B->extra.len;
+    int r = add_cell(B, P, v);
+    if (r == BAIL && data_name_unused(P, k)) {
+        B->extra.len = mark;
+        r = pend_cell(B, MK_CELL(0, 0, K_OTHER_NULL));
+    }
+    if (r < 0) return r;
+    B->dnames[B->n_data++] = k;
+    return 0;
+}
+
+/* winsegments.event_sections where no nested element is flattened: each section's fields (UserData's
+   one inner element's), or the section itself when it is no object; repeated names bail */
+static int sections(BatchObject *B, const Parser *P, int64_t ev) {
+    const Node *nd = P->nodes;
+    int r;
+    int64_t j = ev + 1;
+    for (uint32_t m = 0; m < nd[ev].count; m++) {
+        int64_t body = j + 1;
+        if (key_is(P, j, "System", 6) || key_is(P, j, "#attributes", 11) || nd[body].type == J_NULL) {
+            j = nd[body].next;
+            continue;
+        }
+        if (key_is(P, j, "UserData", 8) && nd[body].type == J_OBJ) {
+            int64_t inner = -1, c = body + 1;
+            uint32_t count = 0;
+            for (uint32_t q = 0; q < nd[body].count; q++) {
+                if (!key_is(P, c, "#attributes", 11)) {
+                    inner = c + 1;
+                    count++;
+                }
+                c = nd[c + 1].next;
+            }
+            if (count == 1) body = inner;
+        }
+        if (nd[body].type == J_OBJ) {
+            int64_t c = body + 1;
+            for (uint32_t q = 0; q < nd[body].count; q++) {
+                if (!key_is(P, c, "#attributes", 11)) {
+                    if (nd[c + 1].type == J_OBJ) return BAIL; /* flattened into composite names */
+                    if ((r = add_data(B, P, c, c + 1)) < 0) return r;
+                }
+                c = nd[c + 1].next;
+            }
+        } else if ((r = add_data(B, P, j, body)) < 0) {
+            return r;
+        }
+        j = nd[j + 1].next;
+    }
+    for (uint32_t a = 1; a < B->n_data; a++) /* a repeated name keeps its first place: the Python path */
+        for (uint32_t b = 0; b < a; b++)
+            if (same_key(P, B->dnames[a], B->dnames[b])) return BAIL;
+    return 0;
+}
+
 /* parse_record on the tape: key signature and pending cells, or BAIL */
 static int interpret(BatchObject *B, const Parser *P) {
     const Node *nd = P->nodes;
@@ -638,16 +699,7 @@ static int interpret(BatchObject *B, const Parser *P) {
     int64_t sys = obj_get(P, ev, "System", 6);
     if (sys < 0 || nd[sys].type != J_OBJ) return BAIL;
     int64_t data = obj_get(P, ev, "EventData", 9);
-    if (!(data >= 0 && nd[data].type == J_OBJ && nd[ev].count <= 3)) {
-        /* winsegments.event_sections: handled here only when it finds no section at all */
-        int64_t j = ev + 1;
-        for (uint32_t m = 0; m < nd[ev].count; m++) {
-            if (!key_is(P, j, "System", 6) && !key_is(P, j, "#attributes", 11) && nd[j + 1].type != J_NULL)
-                return BAIL;
-            j = nd[j + 1].next;
-        }
-        data = -1;
-    }
+    int direct = data >= 0 && nd[data].type == J_OBJ && nd[ev].count <= 3;
     /* the key's values */
     int64_t chan = obj_get(P, sys, "Channel", 7);
     int64_t eid = obj_get(P, sys, "EventID", 7);
@@ -713,23 +765,16 @@ static int interpret(BatchObject *B, const Parser *P) {
     }
     /* the data fields */
     if (buf_byte(&B->sig, 'D') < 0) return ERR;
-    if (data >= 0) {
+    if (direct) {
         j = data + 1;
         for (uint32_t m = 0; m < nd[data].count; m++) {
-            if (sig_name(&B->sig, 'd', P, j) < 0) return ERR;
-            size_t mark = B->extra.len;
-            r = add_cell(B, P, j + 1);
-            if (r == BAIL && data_name_unused(P, j)) {
-                B->extra.len = mark;
-                r = pend_cell(B, MK_CELL(0, 0, K_OTHER_NULL));
-            }
-            if (r < 0) return r;
-            B->n_data++;
+            if ((r = add_data(B, P, j, j + 1)) < 0) return r;
             j = nd[j + 1].next;
         }
+    } else if ((r = sections(B, P, ev)) < 0) {
+        return r;
     }
     B->sys = sys;
-    B->data = data;
     B->chan = chan;
     B->eid = eid;
     B->prov = prov;
@@ -804,13 +849,8 @@ static PyObject *build_key(BatchObject *B, const Parser *P) {
     PyObject *t_names = NULL, *t_keys = NULL, *t_sig = NULL, *shape = NULL;
     PyObject *chan = NULL, *eid = NULL, *prov = NULL;
     if (!(names = PyList_New(0)) || !(keys = PyList_New(0)) || !(sig = PyList_New(0))) goto done;
-    if (B->data >= 0) {
-        int64_t j = B->data + 1;
-        for (uint32_t m = 0; m < nd[B->data].count; m++) {
-            if (list_add(names, py_text(B, P, j)) < 0) goto done;
-            j = nd[j + 1].next;
-        }
-    }
+    for (uint32_t m = 0; m < B->n_data; m++)
+        if (list_add(names, py_text(B, P, B->dnames[m])) < 0) goto done;
     int64_t j = B->sys + 1;
     for (uint32_t m = 0; m < nd[B->sys].count; m++) {
         int64_t v = j + 1;
@@ -1192,6 +1232,7 @@ static void Batch_dealloc(BatchObject *B) {
     PyMem_RawFree(B->nodes);
     PyMem_RawFree(B->pend);
     PyMem_RawFree(B->sig.p);
+    PyMem_RawFree(B->dnames);
     PyMem_RawFree(B->order);
     Py_TYPE(B)->tp_free((PyObject *)B);
 }
