@@ -334,7 +334,8 @@ def floor_scan(squid: Path, dns: Path, sweeper: Any) -> Clock:
     con = sweeper.con
     con.execute(MACROS)
     no_dot = "CASE WHEN suffix({0}, '.') THEN rtrim({0}, '.') ELSE {0} END"
-    key = f"lower(array_to_string(string_split({no_dot}, '.')[-2:], '.'))"
+    # the sweep's domain keys: its tail filter first, the last two labels of the domains it leaves
+    key = "CASE WHEN {1} THEN lower(array_to_string(string_split(" + no_dot + ", '.')[-2:], '.')) END"
     squid_sql = f"""
     WITH l AS (SELECT line FROM {lines_sql(squid)}),
     s AS (SELECT line, CASE WHEN contains(line, '  ') OR contains(line, chr(9))
@@ -346,7 +347,7 @@ def floor_scan(squid: Path, dns: Path, sweeper: Any) -> Clock:
             CASE WHEN method = 'CONNECT' AND NOT contains(url, '://') THEN lower(split_part(url, ':', 1))
                  WHEN contains(url, '://') THEN host_of(hp) END AS dom
           FROM {with_hostport("p", "url")}),
-    k AS (SELECT ok, client, peer, {key.format("dom")} AS dom_key,
+    k AS (SELECT ok, client, peer, {key.format("dom", sweeper.domain_tail_sql("dom"))} AS dom_key,
             CASE WHEN NOT (method = 'CONNECT' AND NOT contains(url, '://')) THEN dom END AS url_key FROM r)
     SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE dom_key IN (SELECT l2 FROM ind_l2)),
       count(*) FILTER (WHERE url_key IN (SELECT host FROM ind_url_host)),
@@ -356,7 +357,7 @@ def floor_scan(squid: Path, dns: Path, sweeper: Any) -> Clock:
     WITH j AS (SELECT line, try(json_extract_string(line, {paths})) AS v FROM {lines_sql(dns)}),
     r AS (SELECT v IS NOT NULL AND starts_with(line, '{{') AS ok, coalesce(v[1], v[2]) AS src,
             coalesce(v[3], v[4]) AS dst, v[5] AS q FROM j),
-    k AS (SELECT ok, src, dst, {key.format("q")} AS q_key FROM r)
+    k AS (SELECT ok, src, dst, {key.format("q", sweeper.domain_tail_sql("q"))} AS q_key FROM r)
     SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE q_key IN (SELECT l2 FROM ind_l2)),
       count(DISTINCT src), count(DISTINCT dst) FROM k"""
     with Clock() as clock:

@@ -12,8 +12,9 @@
 * hashes (MD5, SHA-1, SHA-256): lower-case equality.
 
 The indicator join tables are built once per :class:`Sweeper`. The sweep reads each observed column
-once: domains, URLs and hashes are cut to the rows that can match by a cheap per-row key (last two
-labels, URL host, the hash) semi-joined with the indicators, and only those few are exploded and joined
+once: domains, URLs and hashes are cut to the rows that can match by a cheap per-row key (a domain's
+last characters, then its last two labels; URL host; the hash) semi-joined with the indicators, and only
+those few are exploded and joined
 (a URL's host is the reader's when it cut it already, ``ReadResult.url_host``: Squid, Zeek http);
 IPv4 columns hold few distinct values, so these are joined and the rows holding a matched one picked.
 Knowledge-base indicators are exported once (``all_indicators``); the provenance and group links of the
@@ -169,6 +170,9 @@ CREATE OR REPLACE TABLE ind_domain AS
 -- among them cannot equal any indicator or be a subdomain of one, and is not exploded into suffixes
 CREATE OR REPLACE TABLE ind_l2 AS
   SELECT DISTINCT array_to_string(string_split(key, '.')[-2:], '.') AS l2 FROM ind_domain;
+-- the last T characters of every indicator domain, T the length of the shortest (see ``_MIN_TAIL``)
+CREATE OR REPLACE TABLE ind_tail AS
+  SELECT DISTINCT right(key, (SELECT min(length(key)) FROM ind_domain)) AS tail FROM ind_domain;
 CREATE OR REPLACE TABLE ind_hash AS
   SELECT ind_id, lower(value) AS key FROM ind WHERE itype IN ('md5', 'sha1', 'sha256');
 CREATE OR REPLACE TABLE ind_url AS
@@ -197,6 +201,12 @@ _CANDIDATES = {
     "url": "SELECT CASE WHEN contains(o, '://') THEN host_only(hp) END AS k, * EXCLUDE (hp) FROM {hp}",
     "hash": "SELECT lower(o) AS k, * FROM {src}",
 }
+# A domain is first cut by its last T characters (lower-case, trailing dots dropped; T the length of
+# the shortest indicator domain): a domain equal to an indicator or below it ends with that indicator, so
+# its last T characters are the indicator's (DuckDB's ``lower`` maps one code point to one, so lowering
+# the tail is lowering the domain's tail). That costs a third of the two-label key, which is then cut
+# from the few domains left; below ``_MIN_TAIL`` characters a tail filters too little to pay.
+_MIN_TAIL = 6
 # what each kind's key is semi-joined with (the key is projected first: as a join condition expression
 # it cost a third more)
 _KEYS = {
@@ -272,6 +282,8 @@ class Sweeper:
         self.con.register("ind_arrow", _indicator_table(indicators))
         self.con.execute(_INDICATOR_TABLES)
         self.con.unregister("ind_arrow")
+        ((shortest,),) = self.con.execute("SELECT min(length(key)) FROM ind_domain").fetchall()
+        self._tail = int(shortest or 0)
 
     def sweep(self, results: Sequence[ReadResult]) -> list[Match]:
         """Every (row, field, indicator) match, ordered by file, row, field."""
@@ -330,6 +342,14 @@ class Sweeper:
             for s in sources:
                 con.unregister(s.name)
 
+    def domain_tail_sql(self, column: str = "o") -> str:
+        """The first per-row filter of the domains in ``column`` that the sweep looks up, as SQL (their
+        tails, see ``_MIN_TAIL``); ``true`` when the shortest indicator domain is too short to pay."""
+        if self._tail < _MIN_TAIL:
+            return "true"
+        no_dot = f"CASE WHEN suffix({column}, '.') THEN rtrim({column}, '.') ELSE {column} END"
+        return f"lower(right({no_dot}, {self._tail})) IN (SELECT tail FROM ind_tail)"
+
     def _candidates(self, kind: str, sources: list[_Source]) -> None:
         """``{kind}_cand(file_id, row_id, field, observed)``: the rows of ``kind`` that can match, one per
         field name; one pass over each observed column."""
@@ -343,6 +363,8 @@ class Sweeper:
                     keyed = s.rows(column, s.url_host)
                     select = f"SELECT * EXCLUDE (k) FROM {keyed} WHERE k IN ({_KEYS[kind]})"
                 else:
+                    if kind == "domain":
+                        src = f"(SELECT * FROM {src} WHERE {self.domain_tail_sql()})"
                     keyed = _CANDIDATES[kind].format(src=src, hp=with_hostport(src, "o"))
                     select = f"SELECT * EXCLUDE (k) FROM ({keyed}) WHERE k IN ({_KEYS[kind]})"
                 fields = "[" + ", ".join(sql_str(n) for n in names) + "]"
