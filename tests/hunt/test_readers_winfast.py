@@ -438,3 +438,66 @@ def test_evtx_attack_samples_read_both_ways(shared_data: Path, capsys: pytest.Ca
         with capsys.disabled():
             print(f"\n{name}: {handed_back} of {on_c + handed_back} texts on the Python path")
         assert handed_back < 0.05 * (on_c + handed_back)
+
+
+_HASH_TOKENS = [
+    "md5",
+    "MD5",
+    "Md5",
+    "sha1",
+    "SHA1",
+    "sha256",
+    "SHA256",
+    "Sha256",
+    "sha2",
+    "IMPHASH",
+    "=",
+    "=",
+]
+_HASH_TOKENS += [
+    ",",
+    ",",
+    " ",
+    "\t",
+    "\n",
+    "\x0b",
+    "\x0c",
+    "\r",
+    "AB",
+    "cd",
+    "0",
+    "9",
+    "x",
+    "MD55",
+    ", ",
+    "=,",
+]
+
+
+def _hash_list(rng: random.Random, extra: Sequence[str] = ()) -> str:
+    tokens = [*_HASH_TOKENS, *extra]
+    return "".join(rng.choice(tokens) for _ in range(rng.randrange(12)))
+
+
+@needs_c
+@pytest.mark.parametrize("extra", [(), ("ſ", "K", "é", "MD\u0035")])
+def test_hash_lists_taken_apart_as_the_regex_does(extra: Sequence[str]) -> None:
+    """The C batch takes md5/sha1/sha256 out of all-ASCII hash lists itself (RE2's pattern rebuilt);
+    a batch with a non-ASCII list goes through Arrow's regex. Both equal the reference."""
+    rng = random.Random(7)
+    lists = [_hash_list(rng, extra) for _ in range(3000)]
+    lists += [
+        "SHA1=AA,MD5=0BCD,SHA256=ABCDEF",
+        "md5 = a b ,sha1=",
+        "x,MD5=\x0b,MD5=q",
+        ",md5=1",
+        "MD5=  ,md5=2",
+    ]
+    if extra:  # RE2 folds ſ to s; Arrow lower-cases non-ASCII letters
+        lists += ["ſha1=AB", "SHA1=ÀB", "x,ſHA256=Cd", "md5=ÉÀ"]
+    files = [
+        [_sysmon(i, Hashes=h) for i, h in enumerate(lists[k : k + 500])] for k in range(0, len(lists), 500)
+    ]
+    res, _ = _both(files)
+    md5 = [v for r in res for v in r.table.column("file.hash.md5").to_pylist()]
+    assert "0bcd" in md5 and "a b" in md5 and "\x0b" in md5 and "2" in md5

@@ -1569,7 +1569,7 @@ static inline Ref cell_ref(const BatchObject *B, const Event *e, Cell c) {
    validity or None, offsets, data) */
 typedef Ref (*RefAt)(const void *ctx, size_t i);
 
-static PyObject *string_array(RefAt at, const void *ctx, size_t n) {
+static PyObject *string_array(RefAt at, const void *ctx, size_t n, int lower) {
     size_t data = 0, nulls = 0;
     for (size_t i = 0; i < n; i++) {
         Ref r = at(ctx, i);
@@ -1608,6 +1608,9 @@ static PyObject *string_array(RefAt at, const void *ctx, size_t n) {
         Ref r = at(ctx, i);
         if (r.valid) {
             memcpy(dst + pos, r.p, r.len);
+            if (lower)
+                for (uint32_t k = 0; k < r.len; k++)
+                    if (dst[pos + k] >= 'A' && dst[pos + k] <= 'Z') dst[pos + k] = (char)(dst[pos + k] + 32);
             pos += r.len;
             if (bits) bits[i >> 3] |= (unsigned char)(1u << (i & 7));
         }
@@ -1669,17 +1672,81 @@ static Ref norm_at(const void *ctx, size_t i) {
     return (Ref){NULL, 0, 0};
 }
 
+
+/* c equals a (a lower-case ASCII letter or another ASCII character) but for the case of a letter */
+static inline int same_ci(char c, char a) { return c == a || (a >= 'a' && a <= 'z' && c == a - 32); }
+
+static inline int re2_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
+
 /*
- * build(plans, group_plan, group_shape, shapes, n_names) with plans as load_plans reads them,
- * group_plan / group_shape per group in groups() order, shapes = per shape its field name ids.
- * Returns (name arrays, per shape the offset of each column in its name's array, per shape its
- * @row values as int64 bytes, normalised arrays in batch row order, originals (n, offsets, data)).
+ * The value of `algo` in a Sysmon hash list as winsegments.normal_table extracts it with RE2,
+ * (?i)(?:^|,)\s*ALGO\s*=\s*(?P<d>[^,]*[^,\s]), for an ASCII text (RE2's \s is [\t\n\f\r ]): the
+ * leftmost match starts at the text's start or at a comma; d is the rest of that comma-free run
+ * after '=' and blanks, less its trailing blanks, and must not be empty.
+ */
+static Ref find_hash(Ref h, const char *algo, size_t alen) {
+    const char *p = h.p;
+    size_t n = h.len;
+    for (size_t c = 0; c <= n;) {
+        size_t i = c;
+        while (i < n && re2_space(p[i])) i++;
+        size_t k = 0;
+        while (k < alen && i + k < n && same_ci(p[i + k], algo[k])) k++;
+        if (k == alen) {
+            i += alen;
+            while (i < n && re2_space(p[i])) i++;
+            if (i < n && p[i] == '=') {
+                i++;
+                while (i < n && re2_space(p[i])) i++;
+                size_t end = i;
+                while (end < n && p[end] != ',') end++;
+                while (end > i && re2_space(p[end - 1])) end--;
+                if (end > i) return (Ref){p + i, (uint32_t)(end - i), 1};
+            }
+        }
+        while (c < n && p[c] != ',') c++; /* the next start: after the next comma */
+        c++;
+    }
+    return (Ref){NULL, 0, 0};
+}
+
+typedef struct {
+    NormCtx norm;
+    const char *algo;
+    size_t alen;
+} HashCtx;
+
+static Ref hash_at(const void *ctx, size_t i) {
+    const HashCtx *c = ctx;
+    Ref h = norm_at(&c->norm, i);
+    return h.valid ? find_hash(h, c->algo, c->alen) : h;
+}
+
+/* whether every hash list of the batch is ASCII (else RE2's Unicode case folding could differ) */
+static int hashes_ascii(const NormCtx *ctx, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        Ref h = norm_at(ctx, i);
+        for (uint32_t k = 0; h.valid && k < h.len; k++)
+            if ((unsigned char)h.p[k] >= 0x80) return 0;
+    }
+    return 1;
+}
+
+/*
+ * build(plans, group_plan, group_shape, shapes, n_names, hash_column, algos) with plans as load_plans
+ * reads them, group_plan / group_shape per group in groups() order, shapes = per shape its field name
+ * ids, hash_column the normalised column holding the Sysmon hash lists (-1: none) and algos the names
+ * to extract from them (lower case). Returns (name arrays, per shape the offset of each column in its
+ * name's array, per shape its @row values as int64 bytes, normalised arrays in batch row order,
+ * originals (n, offsets, data), per algo its array or None when a hash list is not ASCII).
  * Once only: the originals' memory is handed over.
  */
 static PyObject *Batch_build(BatchObject *B, PyObject *args) {
-    PyObject *plans_arg, *gp_arg, *gs_arg, *shapes_arg;
-    Py_ssize_t n_names;
-    if (!PyArg_ParseTuple(args, "OOOOn:build", &plans_arg, &gp_arg, &gs_arg, &shapes_arg, &n_names)) return NULL;
+    PyObject *plans_arg, *gp_arg, *gs_arg, *shapes_arg, *algos_arg;
+    Py_ssize_t n_names, hash_column;
+    if (!PyArg_ParseTuple(args, "OOOOnnO:build", &plans_arg, &gp_arg, &gs_arg, &shapes_arg, &n_names, &hash_column,
+                          &algos_arg))
+        return NULL;
     if (B->cell_fn == NULL || B->built) {
         PyErr_SetString(PyExc_RuntimeError, "build: batch not initialised or already built");
         return NULL;
@@ -1688,7 +1755,7 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
     Plans ps;
     memset(&ps, 0, sizeof ps);
     PyObject *out = NULL, *names_out = NULL, *offsets_out = NULL, *rows_out = NULL, *norm_out = NULL;
-    PyObject *orig_out = NULL, *sf = NULL;
+    PyObject *orig_out = NULL, *sf = NULL, *hash_out = NULL;
     uint32_t *gplan = NULL, *gshape = NULL, ngp = 0, ngs = 0, *gplan_by_id = NULL;
     uint32_t **shape_names = NULL, *shape_nn = NULL, *col = NULL;
     int64_t *gev = NULL, *ev = NULL, *byrow = NULL;
@@ -1829,7 +1896,7 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
         }
     for (Py_ssize_t nm = 0; nm < n_names; nm++) {
         ColumnCtx ctx = {B, ev + name_start[nm], col + name_start[nm]};
-        PyObject *arr = string_array(column_at, &ctx, name_rows[nm]);
+        PyObject *arr = string_array(column_at, &ctx, name_rows[nm], 0);
         if (arr == NULL) goto done;
         PyList_SET_ITEM(names_out, nm, arr);
     }
@@ -1837,9 +1904,41 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
     if (!(norm_out = PyList_New((Py_ssize_t)ps.nnorm))) goto done;
     for (size_t c = 0; c < ps.nnorm; c++) {
         NormCtx ctx = {B, &ps, byrow, gplan_by_id, c};
-        PyObject *arr = string_array(norm_at, &ctx, total);
+        PyObject *arr = string_array(norm_at, &ctx, total, 0);
         if (arr == NULL) goto done;
         PyList_SET_ITEM(norm_out, (Py_ssize_t)c, arr);
+    }
+    /* the hashes of the Sysmon hash lists, when they are all ASCII */
+    if (hash_column >= 0 && (size_t)hash_column < ps.nnorm) {
+        NormCtx nctx = {B, &ps, byrow, gplan_by_id, (size_t)hash_column};
+        if (!hashes_ascii(&nctx, total)) {
+            Py_INCREF(Py_None);
+            hash_out = Py_None;
+        } else {
+            PyObject *af = PySequence_Fast(algos_arg, "algos must be a sequence");
+            if (af == NULL || !(hash_out = PyList_New(PySequence_Fast_GET_SIZE(af)))) {
+                Py_XDECREF(af);
+                goto done;
+            }
+            for (Py_ssize_t a = 0; a < PySequence_Fast_GET_SIZE(af); a++) {
+                Py_ssize_t alen;
+                const char *algo = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(af, a), &alen);
+                PyObject *arr = NULL;
+                if (algo != NULL) {
+                    HashCtx hctx = {nctx, algo, (size_t)alen};
+                    arr = string_array(hash_at, &hctx, total, 1);
+                }
+                if (arr == NULL) {
+                    Py_DECREF(af);
+                    goto done;
+                }
+                PyList_SET_ITEM(hash_out, a, arr);
+            }
+            Py_DECREF(af);
+        }
+    } else {
+        Py_INCREF(Py_None);
+        hash_out = Py_None;
     }
     /* originals (large_string): the arena itself when its events lie in batch row order */
     {
@@ -1881,7 +1980,7 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
         orig_out = Py_BuildValue("(nNN)", (Py_ssize_t)total, offs, data);
         if (orig_out == NULL) goto done;
     }
-    out = PyTuple_Pack(5, names_out, offsets_out, rows_out, norm_out, orig_out);
+    out = PyTuple_Pack(6, names_out, offsets_out, rows_out, norm_out, orig_out, hash_out);
     goto done;
 bad_position:
     PyErr_SetString(PyExc_ValueError, "a plan refers to a column its group lacks");
@@ -1891,6 +1990,7 @@ done:
     Py_XDECREF(rows_out);
     Py_XDECREF(norm_out);
     Py_XDECREF(orig_out);
+    Py_XDECREF(hash_out);
     Py_XDECREF(sf);
     plans_free(&ps);
     PyMem_RawFree(gplan);

@@ -24,7 +24,14 @@ class Batch:
         group_shape: Sequence[int],
         shapes: Sequence[Sequence[int]],
         n_names: int,
+        hash_column: int,
+        algos: Sequence[str],
     ) -> tuple[
-        list[_ArraySpec], list[list[int]], list[bytes], list[_ArraySpec], tuple[int, bytes, object]
+        list[_ArraySpec],
+        list[list[int]],
+        list[bytes],
+        list[_ArraySpec],
+        tuple[int, bytes, object],
+        list[_ArraySpec] | None,
     ]: ...
     def stats(self) -> tuple[int, int]: ...

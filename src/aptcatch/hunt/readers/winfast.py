@@ -55,6 +55,8 @@ except ImportError:  # not built (no compiler at install time): the pure-Python 
     _winfast = None  # type: ignore[assignment]
 
 _NORM_NAMES = [c for c in NORM_COLUMNS if not c.startswith("file.hash.")]
+_HASH_NAMES = [c for c in NORM_COLUMNS if c.startswith("file.hash.")]
+_ALGOS = [c.rsplit(".", 1)[1] for c in _HASH_NAMES]  # taken from the hash lists in C when all are ASCII
 _STRING = pa.string()
 _LARGE = pa.large_string()
 _INT64 = pa.int64()
@@ -155,8 +157,8 @@ class FastBatch(Batch):
             group_shape.append(sid)
         name_ids: dict[str, int] = {}
         shape_names = [[name_ids.setdefault(name, len(name_ids)) for name in names] for names in shapes]
-        arrays, offsets, rows, norm_arrays, originals = self._c.build(
-            plan_specs, group_plan, group_shape, shape_names, len(name_ids)
+        arrays, offsets, rows, norm_arrays, originals, found = self._c.build(
+            plan_specs, group_plan, group_shape, shape_names, len(name_ids), len(_NORM_NAMES), _ALGOS
         )
         entries: list[_Entry] = []
         for (names, sid), offs, rows_bytes in zip(shapes.items(), offsets, rows, strict=True):
@@ -173,7 +175,9 @@ class FastBatch(Batch):
             pa.Array.from_buffers(_LARGE, count, [None, pa.py_buffer(offs_bytes), pa.py_buffer(data)]),
             {name: _strings(arrays[i]) for name, i in name_ids.items()},
             entries,
-            normal_table(texts),
+            normal_table(
+                texts, None if found is None else dict(zip(_HASH_NAMES, map(_strings, found), strict=True))
+            ),
         )
 
 
