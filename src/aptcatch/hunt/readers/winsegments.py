@@ -413,15 +413,15 @@ def _normal_table(norm: dict[str, list[Any]], order: list[int], total: int) -> p
     return table.take(pc.sort_indices(pa.array(order, type=pa.int64())))
 
 
-def normal_table(texts: dict[str, pa.Array], found: dict[str, pa.Array] | None = None) -> pa.Table:
+def normal_table(texts: dict[str, pa.Array], taken: dict[str, pa.Array] | None = None) -> pa.Table:
     """The normalised table from the text of its sources: for every normalised column but the hashes,
     the first non-empty source value of each event, and under ``Hashes`` the Sysmon hash list
-    (``found``: the ``file.hash.*`` columns already taken from it, as the C batch does)."""
+    (``taken``: the ``file.hash.*`` columns already taken from it, as the C batch does)."""
     arrays: list[pa.Array] = []
     hashes = texts[HASHES]
     for name in NORM_COLUMNS:
-        if found is not None and name in found:
-            arrays.append(found[name])
+        if taken is not None and name in taken:
+            arrays.append(taken[name])
             continue
         if name.startswith("file.hash."):  # Sysmon Hashes: SHA1=…,MD5=…,SHA256=…,IMPHASH=…
             algo = name.rsplit(".", 1)[1]
