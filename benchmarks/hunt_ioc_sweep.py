@@ -21,9 +21,9 @@ Timed in one process, same files:
   (d) the floor of this design: one DuckDB pass per file doing only the per-line work the readers cannot
       skip (Squid: cut on runs of blanks, check the line's shape, the URL's host, which is also the
       sweep's URL key; Zeek: parse the JSON for the address and query fields) and the sweep's per-row
-      keys and probes, keeping nothing (no table, no line order). What read + sweep costs above it is
-      materialising the table (the Zeek reader keeps only the columns the sweep reads; Squid's full
-      table is built, as Sigma reads it) and the second pass over it.
+      keys and probes (a domain's tail, then its last two labels), keeping nothing (no table, no line
+      order). What read + sweep costs above it is materialising the table (the Zeek and Squid readers
+      keep only the columns the sweep reads) and the second pass over it.
 
 Each time is also given as CPU seconds of this process (all its threads): the machine is shared, and a
 job on the other core stretches wall times but hardly the CPU time. ``--repeat N`` times the DuckDB

@@ -129,23 +129,30 @@ class ReadResult:
             self.segments, self.segment_source = self.segment_source(), None
         if self.segments is not None:
             return self.segments
-        # A column with no value at all (a normalised column this format never fills) is not a field
-        # of these events: leaving it out lets rules that read it be reported as blind.
-        # The raw line is not a field either (keywords would otherwise match field names in it).
-        table = self.table.select(
-            [
-                c
-                for c in self.table.column_names
-                if c != "event.original" and self.table.column(c).null_count < self.table.num_rows
-            ]
-        )
+        table = self.table.select(self._segment_columns())
         table = table.append_column(ROW, pa.array(range(self.table.num_rows), type=pa.int64()))
         return [Segment(table)]
 
+    def _segment_columns(self) -> list[str]:
+        """The table's columns that make its segment. A column with no value at all (a normalised column
+        this format never fills) is not a field of these events: leaving it out lets rules that read it
+        be reported as blind. The raw line is not a field either (keywords would otherwise match field
+        names in it)."""
+        table, rows = self.table, self.table.num_rows
+        return [c for c in table.column_names if c != "event.original" and table.column(c).null_count < rows]
+
     def sigma_shapes(self) -> list[SegmentShape]:
-        """The shapes of :meth:`sigma_segments`; a reader that builds its table lazily answers without
-        building it (Sigma then builds the segments of a file only when a rule can match them)."""
+        """The shapes of :meth:`sigma_segments`, without making them; a reader that builds its table
+        lazily answers without building it (Sigma then builds a file's segments only when a rule can
+        match them)."""
+        made = self.segments is not None or self.segment_source is not None
+        if not made and type(self).sigma_segments is ReadResult.sigma_segments:
+            return self._table_shapes()
         return [SegmentShape.of(s) for s in self.sigma_segments()]
+
+    def _table_shapes(self) -> list[SegmentShape]:
+        """The shape of the segment :meth:`sigma_segments` makes of the table (none made already)."""
+        return [SegmentShape({}, tuple(self._segment_columns()), self.rows)]
 
     def observed(self) -> pa.Table:
         """The rows with (at least) the :data:`OBSERVED` columns, what the IOC sweep reads: ``table``; a

@@ -305,10 +305,10 @@ class LineResult(ReadResult):
         """The table's segment (the normalised columns that hold a value): a column the lazy read
         filled is in it when it holds a value, one of ``filled`` when there are events, any other the
         full select makes is uncertain. Without the full table, which stays unbuilt."""
-        if self._full is not None or self.segments is not None or self.raw_reader is not None:
-            return super().sigma_shapes()
-        if self.full_select is None or self.filled is None:
-            return super().sigma_shapes()
+        if self.raw_reader is not None or self.segments is not None or self.segment_source is not None:
+            return [SegmentShape.of(s) for s in self.sigma_segments()]
+        if self._full is not None or self.full_select is None or self.filled is None:
+            return self._table_shapes()
         con = connect()
         try:  # the full select's columns, bound over no lines (nothing is read)
             made = con.sql(f"WITH l AS (SELECT NULL::VARCHAR AS line WHERE false) {self.full_select}").columns
