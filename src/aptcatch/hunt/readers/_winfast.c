@@ -1565,16 +1565,13 @@ static inline Ref cell_ref(const BatchObject *B, const Event *e, Cell c) {
     return (Ref){cell_ptr(B, e, c), CELL_LEN(c), 1};
 }
 
-/* An Arrow string array, two passes over `n` values given by `at(ctx, i)`: (length, null count,
-   validity or None, offsets, data) */
-typedef Ref (*RefAt)(const void *ctx, size_t i);
-
-static PyObject *string_array(RefAt at, const void *ctx, size_t n, int lower) {
+/* An Arrow string array of n texts (two passes: sizes, then copies; ASCII lower-cased when `lower`):
+   (length, null count, validity or None, offsets, data) */
+static PyObject *string_array(const Ref *refs, size_t n, int lower) {
     size_t data = 0, nulls = 0;
     for (size_t i = 0; i < n; i++) {
-        Ref r = at(ctx, i);
-        if (r.valid)
-            data += r.len;
+        if (refs[i].valid)
+            data += refs[i].len;
         else
             nulls++;
     }
@@ -1605,7 +1602,7 @@ static PyObject *string_array(RefAt at, const void *ctx, size_t n, int lower) {
     size_t pos = 0;
     off[0] = 0;
     for (size_t i = 0; i < n; i++) {
-        Ref r = at(ctx, i);
+        Ref r = refs[i];
         if (r.valid) {
             memcpy(dst + pos, r.p, r.len);
             if (lower)
@@ -1619,52 +1616,26 @@ static PyObject *string_array(RefAt at, const void *ctx, size_t n, int lower) {
     return Py_BuildValue("(nnNNN)", (Py_ssize_t)n, (Py_ssize_t)nulls, validity, offsets, bytes);
 }
 
-/* the column of one field name: per value, its event and its column position */
-typedef struct {
-    const BatchObject *B;
-    const int64_t *ev;
-    const uint32_t *col;
-} ColumnCtx;
-
-static Ref column_at(const void *ctx, size_t i) {
-    const ColumnCtx *c = ctx;
-    const Event *e = &c->B->events[c->ev[i]];
-    return cell_ref(c->B, e, c->B->cells[e->cells + c->col[i]]);
-}
-
-/* one normalised column in batch row order: per event, the first non-empty source */
-typedef struct {
-    const BatchObject *B;
-    const Plans *ps;
-    const int64_t *byrow;    /* event of each batch row */
-    const uint32_t *gplan;   /* plan of each group */
-    size_t column;
-} NormCtx;
-
 static inline int is_empty_text(Ref r) {
     return r.len == 0 || (r.len == 1 && r.p[0] == '-') || (r.len == 7 && memcmp(r.p, "(empty)", 7) == 0);
 }
 
-static Ref norm_at(const void *ctx, size_t i) {
-    const NormCtx *c = ctx;
-    const BatchObject *B = c->B;
-    const Event *e = &B->events[c->byrow[i]];
-    const Plan *p = &c->ps->plans[c->gplan[e->group]];
-    size_t s0 = p->src_start[c->column], s1 = p->src_start[c->column + 1];
+/* normalised column c of an event: winsegments._first over its plan's sources (one source is taken as
+   it is; of several, the first that is a value and, when a string, not '', '-' or '(empty)') */
+static Ref first_source(const BatchObject *B, const Plans *ps, const Plan *p, const Event *e, size_t c) {
+    size_t s0 = p->src_start[c], s1 = p->src_start[c + 1];
     const Cell *row = B->cells + e->cells;
     for (size_t k = s0; k < s1; k++) {
-        int64_t s = p->src[k];
+        int64_t src = p->src[k];
         Ref r;
         unsigned kind;
-        if (s >= 0) {
-            kind = CELL_KIND(row[s]);
-            r = cell_ref(B, e, row[s]);
+        if (src >= 0) {
+            kind = CELL_KIND(row[src]);
+            r = cell_ref(B, e, row[src]);
         } else {
             kind = K_STR;
-            r = (Ref){c->ps->ctext.p + c->ps->coff[-1 - s], c->ps->clen[-1 - s], 1};
+            r = (Ref){ps->ctext.p + ps->coff[-1 - src], ps->clen[-1 - src], 1};
         }
-        /* winsegments._first: one source is taken as it is; of several, the first that is a value
-           and, when a string, not '', '-' or '(empty)' */
         if (s1 - s0 == 1) return r;
         if (kind == K_NONE || (kind == K_STR && is_empty_text(r))) continue;
         return r;
@@ -1672,64 +1643,46 @@ static Ref norm_at(const void *ctx, size_t i) {
     return (Ref){NULL, 0, 0};
 }
 
-
 /* c equals a (a lower-case ASCII letter or another ASCII character) but for the case of a letter */
 static inline int same_ci(char c, char a) { return c == a || (a >= 'a' && a <= 'z' && c == a - 32); }
 
 static inline int re2_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\f' || c == '\r'; }
 
 /*
- * The value of `algo` in a Sysmon hash list as winsegments.normal_table extracts it with RE2,
- * (?i)(?:^|,)\s*ALGO\s*=\s*(?P<d>[^,]*[^,\s]), for an ASCII text (RE2's \s is [\t\n\f\r ]): the
- * leftmost match starts at the text's start or at a comma; d is the rest of that comma-free run
- * after '=' and blanks, less its trailing blanks, and must not be empty.
+ * The values of the `nalgos` names in a Sysmon hash list, as winsegments.normal_table extracts each with
+ * RE2, (?i)(?:^|,)\s*ALGO\s*=\s*(?P<d>[^,]*[^,\s]), for an ASCII text (RE2's \s is [\t\n\f\r ]): the
+ * leftmost match starts at the text's start or at a comma; d is the rest of that comma-free run after
+ * '=' and blanks, less its trailing blanks, and must not be empty. out[a * stride] gets algo a's value.
  */
-static Ref find_hash(Ref h, const char *algo, size_t alen) {
+static void find_hashes(Ref h, const char *const *algos, const size_t *alens, size_t nalgos, Ref *out,
+                        size_t stride) {
     const char *p = h.p;
-    size_t n = h.len;
-    for (size_t c = 0; c <= n;) {
-        size_t i = c;
-        while (i < n && re2_space(p[i])) i++;
-        size_t k = 0;
-        while (k < alen && i + k < n && same_ci(p[i + k], algo[k])) k++;
-        if (k == alen) {
-            i += alen;
+    size_t n = h.len, left = nalgos;
+    for (size_t a = 0; a < nalgos; a++) out[a * stride] = (Ref){NULL, 0, 0};
+    for (size_t c = 0; c <= n && left;) {
+        size_t i0 = c;
+        while (i0 < n && re2_space(p[i0])) i0++;
+        for (size_t a = 0; a < nalgos; a++) {
+            if (out[a * stride].valid) continue;
+            size_t k = 0, i = i0;
+            while (k < alens[a] && i + k < n && same_ci(p[i + k], algos[a][k])) k++;
+            if (k < alens[a]) continue;
+            i += k;
             while (i < n && re2_space(p[i])) i++;
-            if (i < n && p[i] == '=') {
-                i++;
-                while (i < n && re2_space(p[i])) i++;
-                size_t end = i;
-                while (end < n && p[end] != ',') end++;
-                while (end > i && re2_space(p[end - 1])) end--;
-                if (end > i) return (Ref){p + i, (uint32_t)(end - i), 1};
+            if (i >= n || p[i] != '=') continue;
+            i++;
+            while (i < n && re2_space(p[i])) i++;
+            size_t end = i;
+            while (end < n && p[end] != ',') end++;
+            while (end > i && re2_space(p[end - 1])) end--;
+            if (end > i) {
+                out[a * stride] = (Ref){p + i, (uint32_t)(end - i), 1};
+                left--;
             }
         }
         while (c < n && p[c] != ',') c++; /* the next start: after the next comma */
         c++;
     }
-    return (Ref){NULL, 0, 0};
-}
-
-typedef struct {
-    NormCtx norm;
-    const char *algo;
-    size_t alen;
-} HashCtx;
-
-static Ref hash_at(const void *ctx, size_t i) {
-    const HashCtx *c = ctx;
-    Ref h = norm_at(&c->norm, i);
-    return h.valid ? find_hash(h, c->algo, c->alen) : h;
-}
-
-/* whether every hash list of the batch is ASCII (else RE2's Unicode case folding could differ) */
-static int hashes_ascii(const NormCtx *ctx, size_t n) {
-    for (size_t i = 0; i < n; i++) {
-        Ref h = norm_at(ctx, i);
-        for (uint32_t k = 0; h.valid && k < h.len; k++)
-            if ((unsigned char)h.p[k] >= 0x80) return 0;
-    }
-    return 1;
 }
 
 /*
@@ -1757,8 +1710,10 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
     PyObject *out = NULL, *names_out = NULL, *offsets_out = NULL, *rows_out = NULL, *norm_out = NULL;
     PyObject *orig_out = NULL, *sf = NULL, *hash_out = NULL;
     uint32_t *gplan = NULL, *gshape = NULL, ngp = 0, ngs = 0, *gplan_by_id = NULL;
-    uint32_t **shape_names = NULL, *shape_nn = NULL, *col = NULL;
-    int64_t *gev = NULL, *ev = NULL, *byrow = NULL;
+    uint32_t **shape_names = NULL, *shape_nn = NULL;
+    int64_t *gev = NULL, *byrow = NULL;
+    Ref *refs = NULL, *hrefs = NULL;
+    size_t *soff = NULL, *soff_start = NULL;
     size_t *gstart = NULL, *name_rows = NULL, *name_fill = NULL, *name_start = NULL, *shape_first = NULL;
     size_t *shape_groups = NULL, *file_base = NULL;
     Py_ssize_t nshapes = 0;
@@ -1844,10 +1799,19 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
         for (size_t i = 0; i < B->ngroups; i++) shape_groups[fill[gshape[i]]++] = i;
         PyMem_RawFree(fill);
     }
-    /* per shape: @row, and where each of its columns starts in its name's array */
+    /* per shape: @row, and where each of its columns starts in its name's array (soff) */
     if (!(names_out = PyList_New(n_names)) || !(offsets_out = PyList_New(nshapes)) ||
         !(rows_out = PyList_New(nshapes)))
         goto done;
+    size_t nsoff = 0;
+    for (Py_ssize_t s = 0; s < nshapes; s++) nsoff += shape_nn[s];
+    soff = PyMem_RawMalloc((nsoff + 1) * sizeof(size_t));
+    soff_start = PyMem_RawMalloc(((size_t)nshapes + 1) * sizeof(size_t));
+    if (soff == NULL || soff_start == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    nsoff = 0;
     for (Py_ssize_t s = 0; s < nshapes; s++) {
         size_t rows = 0;
         for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++)
@@ -1855,7 +1819,9 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
         PyObject *offs = PyList_New(shape_nn[s]);
         if (offs == NULL) goto done;
         PyList_SET_ITEM(offsets_out, s, offs);
+        soff_start[s] = nsoff;
         for (uint32_t j = 0; j < shape_nn[s]; j++) {
+            soff[nsoff++] = name_rows[shape_names[s][j]];
             PyObject *o = PyLong_FromSize_t(name_rows[shape_names[s][j]]);
             if (o == NULL) goto done;
             PyList_SET_ITEM(offs, j, o);
@@ -1871,74 +1837,104 @@ static PyObject *Batch_build(BatchObject *B, PyObject *args) {
                 *dst++ = B->events[gev[q]].row;
         }
     }
-    /* per field name: the events and column positions of its values, then its array */
+    /* the values of each field name: one pass over each shape's events reading each event's cells once
+       (row-major), their texts into one run of refs per name, then each name's array */
     for (Py_ssize_t nm = 0; nm < n_names; nm++) name_start[nm + 1] = name_start[nm] + name_rows[nm];
     size_t nvalues = name_start[n_names];
-    ev = PyMem_RawMalloc((nvalues + 1) * sizeof(int64_t));
-    col = PyMem_RawMalloc((nvalues + 1) * sizeof(uint32_t));
-    if (ev == NULL || col == NULL) {
+    if (nvalues > SIZE_MAX / sizeof(Ref) - 1 || (refs = PyMem_RawMalloc((nvalues + 1) * sizeof(Ref))) == NULL) {
         PyErr_NoMemory();
         goto done;
     }
-    memset(name_fill, 0, ((size_t)n_names + 1) * sizeof(size_t));
-    for (Py_ssize_t s = 0; s < nshapes; s++)
-        for (uint32_t j = 0; j < shape_nn[s]; j++) {
-            uint32_t nm = shape_names[s][j];
-            for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++) {
-                size_t gi = shape_groups[k];
-                uint32_t c = ps.plans[gplan[gi]].table[j];
-                for (size_t q = gstart[gi]; q < gstart[gi] + B->groups[B->order[gi]].count; q++) {
-                    size_t w = name_start[nm] + name_fill[nm]++;
-                    ev[w] = gev[q];
-                    col[w] = c;
-                }
+    for (Py_ssize_t s = 0; s < nshapes; s++) {
+        const uint32_t *nms = shape_names[s];
+        const size_t *so = soff + soff_start[s];
+        size_t rank = 0;
+        for (size_t k = shape_first[s]; k < shape_first[s + 1]; k++) {
+            size_t gi = shape_groups[k];
+            const uint32_t *table = ps.plans[gplan[gi]].table;
+            for (size_t q = gstart[gi]; q < gstart[gi] + B->groups[B->order[gi]].count; q++, rank++) {
+                const Event *e = &B->events[gev[q]];
+                const Cell *row = B->cells + e->cells;
+                for (uint32_t j = 0; j < shape_nn[s]; j++)
+                    refs[name_start[nms[j]] + so[j] + rank] = cell_ref(B, e, row[table[j]]);
             }
         }
+    }
     for (Py_ssize_t nm = 0; nm < n_names; nm++) {
-        ColumnCtx ctx = {B, ev + name_start[nm], col + name_start[nm]};
-        PyObject *arr = string_array(column_at, &ctx, name_rows[nm], 0);
+        PyObject *arr = string_array(refs + name_start[nm], name_rows[nm], 0);
         if (arr == NULL) goto done;
         PyList_SET_ITEM(names_out, nm, arr);
     }
-    /* normalised columns in batch row order */
+    PyMem_RawFree(refs);
+    refs = NULL;
+    /* normalised columns in batch row order: every column's pick of a row at once */
+    if (ps.nnorm && total > (SIZE_MAX / sizeof(Ref) - 1) / ps.nnorm) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    if ((refs = PyMem_RawMalloc((ps.nnorm * total + 1) * sizeof(Ref))) == NULL) {
+        PyErr_NoMemory();
+        goto done;
+    }
+    for (size_t i = 0; i < total; i++) {
+        const Event *e = &B->events[byrow[i]];
+        const Plan *p = &ps.plans[gplan_by_id[e->group]];
+        for (size_t c = 0; c < ps.nnorm; c++) refs[c * total + i] = first_source(B, &ps, p, e, c);
+    }
     if (!(norm_out = PyList_New((Py_ssize_t)ps.nnorm))) goto done;
     for (size_t c = 0; c < ps.nnorm; c++) {
-        NormCtx ctx = {B, &ps, byrow, gplan_by_id, c};
-        PyObject *arr = string_array(norm_at, &ctx, total, 0);
+        PyObject *arr = string_array(refs + c * total, total, 0);
         if (arr == NULL) goto done;
         PyList_SET_ITEM(norm_out, (Py_ssize_t)c, arr);
     }
     /* the hashes of the Sysmon hash lists, when they are all ASCII */
-    if (hash_column >= 0 && (size_t)hash_column < ps.nnorm) {
-        NormCtx nctx = {B, &ps, byrow, gplan_by_id, (size_t)hash_column};
-        if (!hashes_ascii(&nctx, total)) {
-            Py_INCREF(Py_None);
-            hash_out = Py_None;
-        } else {
-            PyObject *af = PySequence_Fast(algos_arg, "algos must be a sequence");
-            if (af == NULL || !(hash_out = PyList_New(PySequence_Fast_GET_SIZE(af)))) {
-                Py_XDECREF(af);
-                goto done;
-            }
-            for (Py_ssize_t a = 0; a < PySequence_Fast_GET_SIZE(af); a++) {
-                Py_ssize_t alen;
-                const char *algo = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(af, a), &alen);
-                PyObject *arr = NULL;
-                if (algo != NULL) {
-                    HashCtx hctx = {nctx, algo, (size_t)alen};
-                    arr = string_array(hash_at, &hctx, total, 1);
-                }
-                if (arr == NULL) {
-                    Py_DECREF(af);
-                    goto done;
-                }
-                PyList_SET_ITEM(hash_out, a, arr);
-            }
-            Py_DECREF(af);
-        }
-    } else {
+    int ascii = hash_column >= 0 && (size_t)hash_column < ps.nnorm;
+    const Ref *lists = ascii ? refs + (size_t)hash_column * total : NULL;
+    for (size_t i = 0; i < total && ascii; i++)
+        for (uint32_t k = 0; lists[i].valid && k < lists[i].len && ascii; k++)
+            if ((unsigned char)lists[i].p[k] >= 0x80) ascii = 0;
+    if (!ascii) {
         Py_INCREF(Py_None);
         hash_out = Py_None;
+    } else {
+        const char *algos[8];
+        size_t alens[8];
+        Py_ssize_t nalgos;
+        PyObject *af = PySequence_Fast(algos_arg, "algos must be a sequence");
+        if (af == NULL) goto done;
+        nalgos = PySequence_Fast_GET_SIZE(af);
+        if (nalgos > 8 || total > (SIZE_MAX / sizeof(Ref) - 1) / 8) {
+            Py_DECREF(af);
+            PyErr_SetString(PyExc_ValueError, "at most 8 hash names");
+            goto done;
+        }
+        for (Py_ssize_t a = 0; a < nalgos; a++) {
+            Py_ssize_t alen;
+            algos[a] = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(af, a), &alen);
+            alens[a] = (size_t)alen;
+            if (algos[a] == NULL) {
+                Py_DECREF(af);
+                goto done;
+            }
+        }
+        hrefs = PyMem_RawMalloc(((size_t)nalgos * total + 1) * sizeof(Ref));
+        if (hrefs == NULL || !(hash_out = PyList_New(nalgos))) {
+            Py_DECREF(af);
+            if (hrefs == NULL) PyErr_NoMemory();
+            goto done;
+        }
+        for (size_t i = 0; i < total; i++) {
+            if (lists[i].valid)
+                find_hashes(lists[i], algos, alens, (size_t)nalgos, hrefs + i, total);
+            else
+                for (Py_ssize_t a = 0; a < nalgos; a++) hrefs[(size_t)a * total + i] = lists[i];
+        }
+        Py_DECREF(af); /* algos point into its strs: used above only */
+        for (Py_ssize_t a = 0; a < nalgos; a++) {
+            PyObject *arr = string_array(hrefs + (size_t)a * total, total, 1);
+            if (arr == NULL) goto done;
+            PyList_SET_ITEM(hash_out, a, arr);
+        }
     }
     /* originals (large_string): the arena itself when its events lie in batch row order */
     {
@@ -1999,9 +1995,11 @@ done:
         for (Py_ssize_t s = 0; s < nshapes; s++) PyMem_RawFree(shape_names[s]);
     PyMem_RawFree(shape_names);
     PyMem_RawFree(shape_nn);
-    PyMem_RawFree(col);
     PyMem_RawFree(gev);
-    PyMem_RawFree(ev);
+    PyMem_RawFree(refs);
+    PyMem_RawFree(hrefs);
+    PyMem_RawFree(soff);
+    PyMem_RawFree(soff_start);
     PyMem_RawFree(byrow);
     PyMem_RawFree(gstart);
     PyMem_RawFree(gplan_by_id);
