@@ -257,6 +257,23 @@ def test_a_failing_iterator_keeps_what_it_gave() -> None:
 
 
 @needs_c
+def test_files_ingested_in_turns() -> None:
+    """Events of two files ingested alternately: each file's rows, groups and originals as if in one go
+    (the originals are then copied into file order instead of handed over as ingested)."""
+    a, b = _cases()[1], _cases()[0]
+    results = []
+    for batch in (Batch(_MAP, raw_fields), winfast.FastBatch(_MAP, raw_fields)):
+        fa, fb = batch.open(Path("a.evtx"), "evtx"), batch.open(Path("b.evtx"), "evtx")
+        batch.ingest(fa, iter(a[:5]))
+        batch.ingest(fb, iter(b[:3]))
+        batch.ingest(fa, iter(a[5:]))
+        batch.ingest(fb, iter(b[3:]))
+        results.append(batch.finish().results())
+    assert_identical(*results)
+    assert list(results[1][0].originals or ()) == a and list(results[1][1].originals or ()) == b
+
+
+@needs_c
 def test_empty_batches() -> None:
     _both([])
     _both([[], [""], ["{bad"]])
