@@ -85,6 +85,23 @@ def test_lazy_json_answers_what_the_eager_read_does(tmp_path: Path, small_buffer
     assert lazy.original(rows) == eager.original(rows)
 
 
+@pytest.mark.parametrize("ltype", ["dns", "http", "files", "conn"])
+def test_id_spelling_read_second_gives_the_same_values(tmp_path: Path, ltype: str) -> None:
+    path = tmp_path / f"{ltype}.log"
+    _write_json(path, ltype, 3000, seed=11)  # a fifth of the records spell id_orig_h, some lack ids
+    share = zeek._share(ltype)
+    for observed in (True, False):
+        both = [
+            duck.run_lines(path, "zeek-json", zeek._json_select(ltype, observed, dotted=d), "x", share=share)
+            for d in (True, False)
+        ]
+        assert both[0].table.equals(both[1].table), (ltype, observed)
+        assert (both[0].bad_lines, both[0].errors) == (both[1].bad_lines, both[1].errors)
+    if ltype != "files":
+        ids = duck.run_lines(path, "zeek-json", zeek._json_select(ltype, True, dotted=True), "x", share=share)
+        assert ids.table.column("source.ip").null_count < ids.rows // 10  # both spellings were read
+
+
 def test_lazy_tsv_answers_what_the_eager_read_does(tmp_path: Path, small_buffers: None) -> None:
     header = "#separator \\x09\n#path\tdns\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tquery\n"
     body = []
