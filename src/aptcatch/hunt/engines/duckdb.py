@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,9 +34,13 @@ def expand(sources: Sequence[str]) -> tuple[list[Path], list[str]]:
     files, missing = [], []
     for s in sources:
         p = Path(s[len("file://") :]) if s.startswith("file://") else Path(s)
-        if p.is_dir():
+        try:
+            mode = p.stat().st_mode  # one stat (a hunt may be handed thousands of file names)
+        except (OSError, ValueError):
+            mode = 0
+        if stat.S_ISDIR(mode):
             files += sorted(_files_under(p))
-        elif p.is_file():
+        elif stat.S_ISREG(mode):
             files.append(p)
         else:
             missing.append(s)
@@ -80,16 +85,17 @@ def read_files(
     ``workers`` > 1 they are read in worker processes, which also run ``rules`` on them (the shards go
     to ``pooled``)."""
     from aptcatch.hunt.engines import winpool
-    from aptcatch.hunt.readers import detect_format
     from aptcatch.hunt.readers.evtx import read_evtx_files
 
-    if pooled is not None and workers > 1 and sum(map(_size, files)) >= winpool.MIN_BYTES:
+    all_sizes = [_size(f) for f in files]  # -1: gone since it was listed (its reader reports it)
+    if pooled is not None and workers > 1 and sum(all_sizes) >= winpool.MIN_BYTES:
         winpool.warm_up()  # a pool may follow: its forkserver starts while the formats are detected
-    formats = [fmt or (detect_format(f) if f.is_file() else None) for f in files]
-    windows = [(f, k) for f, k in zip(files, formats, strict=True) if k in winpool.FORMATS]
-    sizes = [_size(f) for f, _ in windows]
+    formats = [fmt or (_detect(f) if n >= 0 else None) for f, n in zip(files, all_sizes, strict=True)]
+    picked = [i for i, k in enumerate(formats) if k in winpool.FORMATS]
+    windows = [(files[i], formats[i] or "") for i in picked]
+    sizes = [max(all_sizes[i], 0) for i in picked]
     if pooled is not None and winpool.worth_it(sizes, workers):
-        done = _kept(winpool.read_pooled(windows, mapping, workers, rules, cache_key), pooled)
+        done = _kept(winpool.read_pooled(windows, mapping, workers, rules, cache_key, sizes), pooled)
         pairs = zip(files, formats, strict=True)
         return [next(done) if k in winpool.FORMATS else read_log(f, k, mapping) for f, k in pairs]
     evtx = [f for f, k in zip(files, formats, strict=True) if k == "evtx"]
@@ -101,8 +107,17 @@ def read_files(
 def _size(path: Path) -> int:
     try:
         return path.stat().st_size
-    except OSError:  # gone since it was listed: its reader reports it
-        return 0
+    except OSError:
+        return -1
+
+
+def _detect(path: Path) -> str | None:
+    from aptcatch.hunt.readers import detect_format
+
+    try:
+        return detect_format(path)
+    except OSError:  # unreadable or gone: its reader reports it
+        return None
 
 
 def _kept(shards: Iterator[Shard], into: Pooled) -> Iterator[ReadResult]:
@@ -139,8 +154,9 @@ class DuckDBEngine:
         local = [s for s in sources if not _URI.match(s) or s.startswith("file://")]
         files, missing = expand(local)
         results = read_files(files, fmt, mapping, self.workers, self._rules, self._cache_key, self._pooled)
+        kept = set(local)
         for s in sources:
-            if s not in local:
+            if s not in kept:
                 results.append(
                     ReadResult(
                         Path(s),

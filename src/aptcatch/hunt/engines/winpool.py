@@ -149,10 +149,12 @@ def read_pooled(
     workers: int,
     rules: Sequence[CompiledRule] | None = None,
     cache_key: str | None = None,
+    sizes: Sequence[int] | None = None,
 ) -> Iterator[Shard]:
     """The files read (and, with ``rules``, evaluated) in ``workers`` processes, shard by shard in input
     order. The files a broken pool leaves undone are read here and come with ``sigma`` None."""
-    sizes = [p.stat().st_size if p.is_file() else 0 for p, _ in items]
+    if sizes is None:
+        sizes = [p.stat().st_size if p.is_file() else 0 for p, _ in items]
     todo = partitions(items, sizes, workers)
     folder: str | None = None
     done = 0
