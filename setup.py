@@ -11,11 +11,15 @@ from setuptools import Extension, setup
 
 _FLAGS = [] if sys.platform == "win32" else ["-O2", "-Wall", "-Wextra"]
 
+_DIR = "src/aptcatch/hunt/readers/"
+_SOURCES = ["_winfast.c", "_winfast_mem.c", "_winfast_text.c", "_winfast_ingest.c", "_winfast_build.c"]
+
 setup(
     ext_modules=[
         Extension(
             "aptcatch.hunt.readers._winfast",
-            ["src/aptcatch/hunt/readers/_winfast.c"],
+            [_DIR + name for name in _SOURCES],
+            depends=[_DIR + "_winfast.h"],
             extra_compile_args=_FLAGS,
             optional=True,
         )

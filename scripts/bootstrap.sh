@@ -41,8 +41,8 @@ PYCHECK
 
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 stamp=.venv/.aptcatch-installed
-# setup.py and the C source too: a changed accelerator (readers/_winfast.c) is rebuilt in place
-want=$(sha256sum pyproject.toml setup.py src/aptcatch/hunt/readers/_winfast.c | sha256sum | cut -d' ' -f1)
+# setup.py and the C sources too: a changed accelerator (readers/_winfast*.c, _winfast.h) is rebuilt in place
+want=$(sha256sum pyproject.toml setup.py src/aptcatch/hunt/readers/_winfast*.[ch] | sha256sum | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing aptcatch and its dependencies into .venv" >&2
   .venv/bin/python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
