@@ -5,9 +5,10 @@ Why by hand, in C: the pure-Python batch makes a Python object per JSON value of
 files them in lists and hands those to pyarrow, ~24 µs per event above the Rust EVTX parse (six times
 the parse itself). No library turns evtx_dump JSON into per-shape Arrow columns, and no Rust crates
 can be had on this machine to build one on the evtx crate, so the extension
-:mod:`aptcatch.hunt.readers._winfast` (``_winfast.c``, CPython API only) parses each event's JSON
-straight from the text's UTF-8, files it by the same shape key, and keeps each value as a span of
-text; at the end it writes the Arrow buffers of the whole batch, which pyarrow wraps without a copy.
+:mod:`aptcatch.hunt.readers._winfast` (``_winfast.c``, ``_winfast.h`` and the ``_winfast_*.c`` files;
+CPython API only) parses each event's JSON straight from the text's UTF-8, files it by the same shape
+key, and keeps each value as a span of text; at the end it writes the Arrow buffers of the whole
+batch, which pyarrow wraps without a copy.
 
 What stays in Python, so both batches share it: the reference parse (:func:`parse_record` after
 ``orjson.loads``) for every text the C parser does not handle exactly (floats, escapes it leaves
