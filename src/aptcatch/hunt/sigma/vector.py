@@ -28,7 +28,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -205,18 +205,28 @@ class _Group:
 
     def __init__(self, table: pa.Table) -> None:
         self.table = table
-        self.rows = int(table.num_rows)
+        self._setup(int(table.num_rows), table.column_names)
+
+    def _setup(self, rows: int, names: Sequence[str]) -> None:
+        self.rows = rows
         self.columns: dict[str, _Column] = {}
         self._contiguous: dict[str, pa.Array] = {}
         self._all: _Column | None = None  # every column's distinct values, for keywords
         self._all_at: np.ndarray[Any, np.dtype[np.int64]] = np.zeros((0, 0), np.int64)
-        self.text_columns = [c for c in table.column_names if c not in (ROW, FILE)]
+        self.text_columns = [c for c in names if c not in (ROW, FILE)]
+
+    def ids(self) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+        """Each row's file id and row number in its file."""
+        return self.table.column(FILE).to_numpy(), self.table.column(ROW).to_numpy()
+
+    def _load(self, name: str) -> pa.Array:
+        return self.table.column(name).combine_chunks()
 
     def contiguous(self, name: str) -> pa.Array:
         """One column of the group in one piece (then every kernel over it is one call, not one per file)."""
         arr = self._contiguous.get(name)
         if arr is None:
-            arr = self._contiguous[name] = self.table.column(name).combine_chunks()
+            arr = self._contiguous[name] = self._load(name)
         return arr
 
     def column(self, name: str) -> _Column:
@@ -431,32 +441,36 @@ class VectorSigma:
             return self._run(results)
 
     def _run(self, results: Sequence[ReadResult]) -> SigmaRun:
-        out = SigmaRun()
-        seen_missing: dict[int, frozenset[str]] = {}
         # groups no event of which can match are planned from their shapes, their tables never built
         shapes = [r.sigma_shapes() for r in results]
         quiet = quiet_plans(self.planner, [s for per_file in shapes for s in per_file])
-        groups: list[tuple[SegmentPlan, pa.Table | None]] = [(plan, None) for plan in quiet.values()]
+        groups: list[tuple[SegmentPlan, _Group | None]] = [(plan, None) for plan in quiet.values()]
         for key, table in _group_segments(results, quiet, shapes).items():
             present = frozenset(c for c in table.column_names if c not in (ROW, FILE))
-            groups.append((self.planner.plan(dict(key), present), table))
-        for plan, table in groups:
-            out.segments += 1
-            for i in {i for i, _ in plan.run} | set(plan.every_row) | set(plan.missing):
-                miss = plan.missing.get(i, frozenset())
-                seen_missing[i] = seen_missing[i] & miss if i in seen_missing else miss
-                out.applied.add(i)
-            if table is None or (not plan.run and not plan.every_row):
-                continue
-            g = _Group(table)
-            files = table.column(FILE).to_numpy()
-            rows = table.column(ROW).to_numpy()
-            for idx in plan.every_row:
-                out.hits.extend(Hit(int(f), int(r), idx) for f, r in zip(files, rows, strict=True))
-            for idx, expr in plan.run:
-                matched = np.flatnonzero(_eval(prepare(expr), g, None))
-                out.hits.extend(Hit(int(files[m]), int(rows[m]), idx) for m in matched)
-            out.queries += 1
-        out.blind = {i: m for i, m in seen_missing.items() if m}
-        self.planner.flush()
-        return out
+            groups.append((self.planner.plan(dict(key), present), _Group(table)))
+        return run_groups(self.planner, groups)
+
+
+def run_groups(planner: Planner, groups: Iterable[tuple[SegmentPlan, _Group | None]]) -> SigmaRun:
+    """Each group's plan run over its rows (None: a quiet group, only its applied rules and missing
+    fields counted); the planner's new plans stored."""
+    out = SigmaRun()
+    seen_missing: dict[int, frozenset[str]] = {}
+    for plan, g in groups:
+        out.segments += 1
+        for i in {i for i, _ in plan.run} | set(plan.every_row) | set(plan.missing):
+            miss = plan.missing.get(i, frozenset())
+            seen_missing[i] = seen_missing[i] & miss if i in seen_missing else miss
+            out.applied.add(i)
+        if g is None or (not plan.run and not plan.every_row):
+            continue
+        files, rows = g.ids()
+        for idx in plan.every_row:
+            out.hits.extend(Hit(int(f), int(r), idx) for f, r in zip(files, rows, strict=True))
+        for idx, expr in plan.run:
+            matched = np.flatnonzero(_eval(prepare(expr), g, None))
+            out.hits.extend(Hit(int(files[m]), int(rows[m]), idx) for m in matched)
+        out.queries += 1
+    out.blind = {i: m for i, m in seen_missing.items() if m}
+    planner.flush()
+    return out
