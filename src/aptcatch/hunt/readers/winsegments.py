@@ -13,9 +13,9 @@ into per-shape Arrow tables. So the work is split into:
   ONE Arrow string array per field name for the whole batch of files (a ``pa.array`` call costs
   microseconds, more than the few rows of a typical segment); numbers are cast in C++;
 * a slicing step (:meth:`Payload.results`) that cuts those arrays into per-shape tables, per-file
-  segments and normalised tables (zero-copy slices). ``finish`` and ``results`` are apart so a
-  worker process can send the parent a few big buffers (pyarrow pickles a slice with its whole
-  buffer, so slices must not cross a process boundary).
+  segments and normalised tables (zero-copy slices), each when first used (:mod:`.winpayload`).
+  ``finish`` and ``results`` are apart so a worker process can send the parent a few big buffers
+  (pyarrow pickles a slice with its whole buffer, so slices must not cross a process boundary).
 
 Raw field names follow the Sigma/Zircolite convention for Windows: EventData/UserData element names
 as they are, System fields by name, XML attributes as ``<Element>_<Attr>`` and an element's own text
@@ -25,17 +25,22 @@ under its name. ``Channel``, ``EventID`` and ``Provider_Name`` are segment const
 from __future__ import annotations
 
 import gc
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from aptcatch.hunt.readers.base import NORMALISED, ROW, ReadResult, Segment
+from aptcatch.hunt.readers.base import NORMALISED, ROW
+from aptcatch.hunt.readers.winpayload import (  # the payload classes live there; re-exported
+    ArrowStrings as ArrowStrings,
+)
+from aptcatch.hunt.readers.winpayload import Payload as Payload
+from aptcatch.hunt.readers.winpayload import _Entry as _Entry
+from aptcatch.hunt.readers.winpayload import _Members as _Members
 
 CONSTANTS = ("Channel", "EventID", "Provider_Name")
 NORM_COLUMNS: tuple[str, ...] = tuple(c for c in NORMALISED if c != "event.original")
@@ -45,8 +50,6 @@ _MAX_ERRORS = 20
 HASHES = "Hashes"  # the Sysmon hash list, kept beside the normalised columns until they are built
 
 Cells = Sequence[Any]
-_Members = list[tuple[int, dict[str, str], int, int]]  # file, constants, first row in shape, rows
-_Entry = tuple[tuple[str, ...], list[int], pa.Array, _Members]
 RawFields = Callable[[dict[str, Any]], dict[str, Any] | None]
 Mapping = tuple[tuple[str, tuple[str, ...]], ...]
 
@@ -444,93 +447,3 @@ def _iso_timestamps(ts: pa.Array) -> pa.Array:
     fixed = pc.replace_substring(ts, " ", "T", max_replacements=1)
     fixed = pc.if_else(pc.ends_with(fixed, "Z"), fixed, pc.binary_join_element_wise(fixed, "Z", ""))
     return pc.if_else(spaced, fixed, ts)
-
-
-class ArrowStrings(Sequence[str]):
-    """A read-only sequence of str over a slice of an Arrow string array (originals sent by a worker)."""
-
-    def __init__(self, array: pa.Array) -> None:
-        self._array = array
-
-    def __len__(self) -> int:
-        return len(self._array)
-
-    @overload
-    def __getitem__(self, index: int) -> str: ...
-    @overload
-    def __getitem__(self, index: slice) -> Sequence[str]: ...
-    def __getitem__(self, index: int | slice) -> str | Sequence[str]:
-        if isinstance(index, slice):
-            return [str(v) for v in self._array[index].to_pylist()]
-        return str(self._array[index].as_py())
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(str(v) for v in self._array.to_pylist())
-
-
-@dataclass
-class Payload:
-    """A finished batch: a few big Arrow tables and small per-file descriptions (cheap to pickle)."""
-
-    files: list[tuple[Path, str, int, int, list[str]]]
-    originals: list[list[str]] | pa.Array
-    arrays: dict[str, pa.Array]  # per field name, the values of every shape that has it
-    shapes: list[_Entry]  # per shape: names, offset of each column in its name's array, @row, segments
-    normal: pa.Table  # the normalised columns, batch row order
-
-    def compact(self) -> Payload:
-        """The originals as one Arrow array instead of many Python strings (before sending it away)."""
-        if isinstance(self.originals, list):
-            flat = [s for per_file in self.originals for s in per_file]
-            self.originals = pa.array(flat, type=pa.large_string())
-        return self
-
-    def results(self, lazy: bool = False) -> list[ReadResult]:
-        """One ReadResult per file; tables and segments are zero-copy slices of the batch's arrays.
-
-        ``lazy``: each file's segments are made when Sigma first asks for them (the shape tables once
-        per payload): a result whose rules a worker already ran never needs them (2.4 s for the
-        100 k segments of 500 k events)."""
-        per_file: list[list[tuple[int, dict[str, str], int, int]]] = [[] for _ in self.files]
-        for shape_id, (_names, _offsets, _rows, members) in enumerate(self.shapes):
-            for file_id, constants, first, size in members:
-                per_file[file_id].append((shape_id, constants, first, size))
-        tables: dict[int, pa.Table] = {}
-
-        def segments_of(file_id: int) -> list[Segment]:
-            out = []
-            for shape_id, constants, first, size in per_file[file_id]:
-                table = tables.get(shape_id)
-                if table is None:
-                    table = tables[shape_id] = self._shape_table(shape_id)
-                out.append(Segment(table.slice(first, size), constants))
-            return out
-
-        out: list[ReadResult] = []
-        base = 0
-        for file_id, (path, fmt, n, bad, errors) in enumerate(self.files):
-            originals: Sequence[str]
-            if isinstance(self.originals, list):
-                originals = self.originals[file_id]
-            else:
-                originals = ArrowStrings(self.originals.slice(base, n))
-            out.append(
-                ReadResult(
-                    path,
-                    fmt,
-                    self.normal.slice(base, n),
-                    bad,
-                    errors,
-                    segments=None if lazy else segments_of(file_id),
-                    originals=originals,
-                    segment_source=partial(segments_of, file_id) if lazy else None,
-                )
-            )
-            base += n
-        return out
-
-    def _shape_table(self, shape_id: int) -> pa.Table:
-        names, offsets, rows, _members = self.shapes[shape_id]
-        count = len(rows)
-        columns = [self.arrays[n].slice(o, count) for n, o in zip(names, offsets, strict=True)]
-        return pa.Table.from_arrays([*columns, rows], names=[*names, ROW])
