@@ -24,3 +24,16 @@ def test_files_under_folders_sorted_symlinks_skipped(tmp_path: Path) -> None:
     # Path order (by parts) within a folder argument, arguments in the order given
     assert rels == ["a-c/w.log", "b/deep/y.json", "b/x.evtx", "z.log", "z.log"]
     assert missing == [str(tmp_path / "gone")]
+
+
+def test_files_under_a_folder_come_in_path_order_not_string_order(tmp_path: Path) -> None:
+    # '-' and '.' sort before '/' as characters, after the end of a name as parts of a path
+    names = ["a/x.log", "a-c/w.log", "a.log", "a/b/c.log", "a b/d.log", "ab", "a/b.log", "é/z", "Z/y", "a0"]
+    for rel in names:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    files, _ = expand([str(tmp_path) + "/"])
+    expected = sorted(tmp_path / rel for rel in names)
+    assert files == expected and [str(f) for f in files] != sorted(str(f) for f in files)
+    assert all(type(f) is type(tmp_path) for f in files)
+    assert expand(["file://" + str(tmp_path)])[0] == expected

@@ -8,6 +8,7 @@ damaged records counted. Each file is read once.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from aptcatch.hunt.readers.base import NORMALISED, Reader, ReadResult, build_table
@@ -34,17 +35,49 @@ __all__ = [
     "ReadResult",
     "build_table",
     "detect_format",
+    "detect_open",
     "load_mapping",
     "read_log",
 ]
 
 _WINDOWS_KEYS = {"Event", "EventID", "winlog", "EventData", "Channel"}
+_PAGE = 4096  # read first: enough for the EVTX magic
+_HEAD = 65536  # what the text formats are told apart by (the first non-blank line in it)
 
 
 def detect_format(path: Path) -> str | None:
     """The format of a file from its first bytes and first line; None when no reader fits."""
-    with path.open("rb") as fh:
-        head = fh.read(65536)
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        return detect_open(fd)
+    finally:
+        os.close(fd)
+
+
+def detect_open(fd: int) -> str | None:
+    """:func:`detect_format` of a file opened at its start (an EVTX file: from its first page only; a
+    hunt may be handed thousands of them, and the 64 KiB a text format may need cost a copy each)."""
+    head = _read(fd, _PAGE, b"")
+    if looks_like_evtx(head):
+        return "evtx"
+    return format_of_head(_read(fd, _HEAD, head))
+
+
+def _read(fd: int, size: int, head: bytes) -> bytes:
+    """``head`` and what follows it in the file, up to ``size`` bytes in all (fewer at its end)."""
+    parts = [head]
+    got = len(head)
+    while got < size:
+        more = os.read(fd, size - got)
+        if not more:
+            break
+        parts.append(more)
+        got += len(more)
+    return b"".join(parts) if len(parts) > 1 else head
+
+
+def format_of_head(head: bytes) -> str | None:
+    """The format of a file whose first (up to) 64 KiB are ``head``."""
     if looks_like_evtx(head):
         return "evtx"
     lines = head.decode("utf-8", errors="replace").splitlines()
