@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import shutil
 from pathlib import Path
@@ -76,3 +77,25 @@ def test_folders_of_dead_hunts_are_removed() -> None:
         for d in (dead, live, Path(mine)):
             if d.exists():
                 shutil.rmtree(d)
+
+
+@pytest.mark.parametrize("through", ["file", "pipe"])
+def test_unpickling_sets_off_no_collection(tmp_path: Path, through: str) -> None:
+    obj = {"t": _table(), "rows": [(i, {"k": str(i)}, [i]) for i in range(20_000)]}
+    sent = parcel.wrap(obj, str(tmp_path) if through == "file" else str(tmp_path / "gone"))
+    assert (sent.path is None) == (through == "pipe")
+    runs: list[str] = []
+
+    def seen(phase: str, info: dict[str, int]) -> None:
+        runs.append(phase)
+
+    gc.callbacks.append(seen)
+    try:
+        back = parcel.unwrap(sent)
+        during = runs.count("start")  # at most the one the allocations paused for, once resumed
+        assert during <= 1 and gc.isenabled()
+        assert back["rows"] == obj["rows"] and back["t"].equals(obj["t"])
+        again = [(i, {"k": str(i)}, [i]) for i in range(20_000)]  # the same allocations, not paused
+        assert runs.count("start") - during > 10 and len(again) == 20_000
+    finally:
+        gc.callbacks.remove(seen)
