@@ -119,21 +119,23 @@ def _start(mapping: dict[str, str] | None, key: str | None, folder: str) -> None
 
 def _job(items: list[Item], rules: bytes | None) -> tuple[list[Parcel], SigmaRun | None]:
     """A worker's run of files: read in batches, each sent to a parcel file as soon as it is built, then
-    the rules (pickled) evaluated once over all of it, reading the parcels' mapped pages (the worker
-    keeps no copy of its own)."""
+    the rules (pickled) evaluated once over all of it, on the batches as the parcels' mapped pages give
+    them back (the worker keeps no copy of its own, and makes no result or segment per file:
+    :mod:`aptcatch.hunt.sigma.vector_batch`)."""
     parcels: list[Parcel] = []
-    results: list[ReadResult] = []
+    mapped: list[Payload] = []
     for payload in read_batches(items, _WORKER["mapping"], threads=1):
         sent = parcel.wrap(payload.compact(), _WORKER["folder"])  # compact: originals as one array
         del payload
         parcels.append(sent)
         if rules is not None:
-            results += parcel.peek(sent).results()
+            mapped.append(parcel.peek(sent))
     run = None
     if rules is not None:
         from aptcatch.hunt.sigma.vector import VectorSigma
+        from aptcatch.hunt.sigma.vector_batch import run_payloads
 
-        run = VectorSigma(pickle.loads(rules), cache_key=_WORKER["key"]).run(results)
+        run = run_payloads(VectorSigma(pickle.loads(rules), cache_key=_WORKER["key"]), mapped)
     return parcels, run
 
 
