@@ -158,10 +158,18 @@ def _file_events(n: int) -> list[dict[str, Any] | str]:
 
 
 @pytest.mark.parametrize("batch_events", [25, 50_000])
+@pytest.mark.parametrize("builder", ["c", "python"])
 def test_custom_rules_shapes_constants_and_batches(
-    tmp_path: Path, custom: RuleSet, folder: str, batch_events: int, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    custom: RuleSet,
+    folder: str,
+    batch_events: int,
+    builder: str,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(evtx, "BATCH_EVENTS", batch_events)
+    if builder == "python":  # the pure-Python batch (else the C one where it is built): the same payload
+        monkeypatch.setenv("APTCATCH_NO_C", "1")
     items = [_lines(tmp_path / f"w{n}.jsonl", _file_events(n)) for n in range(7)]
     items.insert(3, _lines(tmp_path / "empty.jsonl", []))
     items.insert(5, _lines(tmp_path / "junk.jsonl", ["{nope", "[]"]))
