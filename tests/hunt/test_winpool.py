@@ -196,3 +196,13 @@ def test_a_share_lost_on_the_way_is_read_again(
     assert [s.sigma is not None for s in engine._pooled.shards] == [True, False]
     _same_results(results, alone)
     assert _hits(results, run) == _hits(alone, run_alone)
+
+
+def test_pooled_results_carry_the_callers_own_paths(logs: Path) -> None:
+    """The workers send paths as text; the parent's results hold the very Path objects it listed (no
+    Path rebuilt per file)."""
+    items = [(p, "windows-json") for p in sorted(logs.glob("sysmon[0-4].jsonl"))]
+    shards = list(winpool.read_pooled(items, None, workers=2))
+    got = [r.path for s in shards for r in s.results]
+    assert got == [p for p, _ in items]
+    assert all(a is b for a, (b, _) in zip(got, items, strict=True))

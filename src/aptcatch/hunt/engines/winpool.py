@@ -49,7 +49,7 @@ MIN_BYTES = 64 * 2**20  # below this a pool's start-up (0.5-1 s) costs more than
 Item = tuple[Path, str]  # a file and its format (one of FORMATS)
 
 _WORKER: dict[str, Any] = {}
-_PRELOAD = [__name__, "aptcatch.hunt.sigma.vector"]  # imported once by the forkserver, not per worker
+_PRELOAD = [__name__, "aptcatch.hunt.sigma.vector_batch"]  # imported once by the forkserver, not per worker
 
 
 @dataclass
@@ -139,10 +139,15 @@ def _job(items: list[Item], rules: bytes | None) -> tuple[list[Parcel], SigmaRun
     return parcels, run
 
 
-def _results(payloads: Sequence[Payload]) -> list[ReadResult]:
+def _results(payloads: Sequence[Payload], paths: Sequence[Path] | None = None) -> list[ReadResult]:
     """The payloads' results, their segments made only if Sigma asks (rules not prepared, or a share
-    read here after a broken pool)."""
-    return [r for p in payloads for r in p.results(lazy=True)]
+    read here after a broken pool); ``paths``: this process's Path objects for their files, in order
+    (a received payload carries its paths as text)."""
+    out: list[ReadResult] = []
+    for p in payloads:
+        mine = None if paths is None else paths[len(out) : len(out) + p.file_count]
+        out += p.results(lazy=True, paths=mine)
+    return out
 
 
 def read_pooled(
@@ -166,10 +171,10 @@ def read_pooled(
             len(todo), mp_context=_context(), initializer=_start, initargs=(mapping, cache_key, folder)
         ) as pool:
             blob = pickle.dumps(list(rules), protocol=5) if rules else None
-            for sent, run in pool.map(_job, todo, repeat(blob)):
+            for part, (sent, run) in zip(todo, pool.map(_job, todo, repeat(blob)), strict=True):
                 payloads = [parcel.unwrap(p) for p in sent]
                 done += 1  # counted once received: a share lost on the way is read again below
-                yield Shard(_results(payloads), run)
+                yield Shard(_results(payloads, [p for p, _ in part]), run)
     except (BrokenProcessPool, OSError):  # no worker processes here, or one died: the rest in this one
         for part in todo[done:]:
             yield Shard(_results(list(read_batches(part, mapping))), None)
