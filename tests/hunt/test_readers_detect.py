@@ -64,3 +64,41 @@ def test_the_pool_is_warmed_up_once_the_files_add_up(tmp_path: Path, monkeypatch
     calls.clear()
     duckdb.read_files(files[:2], None, None, 2, pooled=duckdb.Pooled())  # 16 bytes: no pool to expect
     assert calls == []
+
+
+@pytest.mark.parametrize("fmt", [None, "squid", "zeek-tsv", "windows-json", "csv"])
+def test_a_file_gone_since_it_was_listed_is_an_error_of_its_result(tmp_path: Path, fmt: str | None) -> None:
+    from aptcatch.hunt.readers import read_log
+
+    gone = tmp_path / "proxy.log"
+    result = read_log(gone, fmt)
+    assert result.path == gone and result.rows == 0
+    assert result.errors == ["unreadable: No such file or directory"]
+    assert result.format == (fmt or "unknown")
+
+
+def test_the_engine_reports_a_vanished_file_and_reads_the_others(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aptcatch.hunt.engines import EngineOptions, open_engine
+
+    kept = tmp_path / "a.log"
+    kept.write_text(
+        "1732435200.123    120 192.0.2.10 TCP_MISS/200 512 GET http://a.example.org/x - "
+        "HIER_DIRECT/203.0.113.7 text/html\n",
+        encoding="utf-8",
+    )
+    gone = tmp_path / "b.log"
+    gone.write_text("x\n", encoding="utf-8")
+    real = duckdb._probe
+
+    def vanish_then_probe(path: Path) -> tuple[int, str | None]:
+        if path == gone:  # listed, then removed before its size and format are read
+            gone.unlink()
+        return real(path)
+
+    monkeypatch.setattr(duckdb, "_probe", vanish_then_probe)
+    with open_engine("duckdb", EngineOptions(cores=1)) as engine:
+        results = engine.read([str(kept), str(gone)]).results
+    assert [r.rows for r in results] == [1, 0]
+    assert results[1].errors == ["unreadable: No such file or directory"]

@@ -106,8 +106,19 @@ def format_of_head(head: bytes) -> str | None:
 
 
 def read_log(path: Path, fmt: str | None = None, mapping: dict[str, str] | None = None) -> ReadResult:
-    """Read one file with the forced or detected format; an unknown format is a counted error."""
-    chosen = fmt or detect_format(path)
+    """Read one file with the forced or detected format; an unknown format, or a file that cannot be
+    opened (gone since it was listed, no permission), is an error of its result, never of the hunt."""
+    try:
+        chosen = fmt or detect_format(path)
+    except OSError as exc:
+        return _unreadable(path, "unknown", exc)
     if chosen is None or chosen not in READERS:
         return ReadResult(path, chosen or "unknown", build_table([]), 0, ["format not recognised"])
-    return READERS[chosen](path, mapping)
+    try:
+        return READERS[chosen](path, mapping)
+    except OSError as exc:
+        return _unreadable(path, chosen, exc)
+
+
+def _unreadable(path: Path, fmt: str, exc: OSError) -> ReadResult:
+    return ReadResult(path, fmt, build_table([]), 0, [f"unreadable: {exc.strerror or exc}"])
