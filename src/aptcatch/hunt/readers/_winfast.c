@@ -138,13 +138,20 @@ static PyTypeObject BatchType = {
     .tp_new = PyType_GenericNew,
 };
 
+static PyMethodDef module_methods[] = {
+    {"squid_native", wf_squid_native, METH_VARARGS,
+     "squid_native(buffer, start, stop) -> (0, lines, state, columns, slow) or (1, 0): Squid native lines"},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef module = {
-    PyModuleDef_HEAD_INIT, "_winfast", "C accelerator of aptcatch.hunt.readers.winfast.", -1, NULL, NULL, NULL, NULL,
-    NULL,
+    PyModuleDef_HEAD_INIT, "_winfast", "C accelerator of aptcatch.hunt.readers (winfast, squidfast).", -1,
+    module_methods, NULL, NULL, NULL, NULL,
 };
 
 PyMODINIT_FUNC PyInit__winfast(void) {
     if (PyType_Ready(&BatchType) < 0 || PyType_Ready(&wf_MemoryType) < 0) return NULL;
+    wf_squid_init();
     PyObject *m = PyModule_Create(&module);
     if (m == NULL) return NULL;
     Py_INCREF(&BatchType);

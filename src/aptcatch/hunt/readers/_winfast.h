@@ -247,6 +247,10 @@ extern PyTypeObject wf_MemoryType;
 PyObject *wf_memory_new(char *p, size_t len);
 PyObject *wf_string_array(const Ref *refs, size_t n, int lower);
 
+/* _winfast_squid.c: Squid native lines (module function squid_native) */
+void wf_squid_init(void);
+PyObject *wf_squid_native(PyObject *module, PyObject *args);
+
 /* ------------------------------------------------------------------ the type's methods */
 
 void wf_Batch_dealloc(BatchObject *B);

@@ -384,6 +384,7 @@ def run_lines(
     url_host: str | None = None,
     observed: str | None = None,
     filled: Mapping[str, str | None] | None = None,
+    cut: Callable[[Path, str], tuple[pa.Table, list[tuple[int, str]], bool] | None] | None = None,
 ) -> LineResult:
     """Run a reader's ``select`` (over relation ``l(line)``: every returned line) into a result.
 
@@ -393,14 +394,16 @@ def run_lines(
     reduced to :data:`STATE` and the observed columns (the same state for every line): it is what is
     run, and ``select`` only when the full table is asked for (a lazy :class:`LineResult`). ``filled``
     names the columns of ``select`` that hold a value on every event (the value, or None when it varies),
-    for :meth:`LineResult.sigma_shapes`.
+    for :meth:`LineResult.sigma_shapes`. ``cut``, when given, is the reader's own way to the table of
+    the query that is run (``query_lines``' result, or None to leave the file to the SQL).
     """
     query = observed or select
 
     def run(con: Any, lines: str) -> pa.Table:
         return con.sql(f"WITH l AS (SELECT line FROM {lines}) {query}").to_arrow_table()
 
-    table, rejected, strict = query_lines(path, run)
+    fast = cut(path, query) if cut is not None else None
+    table, rejected, strict = fast if fast is not None else query_lines(path, run)
     result = finish(path, fmt, table, describe, rejected, raw_reader, share, strict, url_host)
     if observed is not None:
         made = set(table.column_names) - {STATE}

@@ -10,6 +10,10 @@ Two layouts, chosen from the first line:
 
 A line that does not have its layout's shape is a bad line. ``CONNECT host:port`` has no URL: its host is
 the domain. ``event.original`` is the line, read back from the file when asked for.
+
+The native layout's lazy read (the IOC sweep's columns) is cut in C when the extension is built
+(:mod:`aptcatch.hunt.readers.squidfast`, the same rules, lines it does not handle given to this SQL);
+the full table, the common layout and the originals are read by the SQL here.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from aptcatch.hunt.readers import squidfast
 from aptcatch.hunt.readers.duck import (
     BAD,
     EVENT,
@@ -173,4 +178,5 @@ def read_squid(path: Path, mapping: dict[str, str] | None = None) -> LineResult:
         url_host="url.domain",  # for every row with a url.full, host_of its host and port (_URL_COLUMNS)
         observed=select(observed=True),
         filled=filled,
+        cut=None if common else squidfast.observed,  # the native layout's lines cut in C when built
     )

@@ -1,0 +1,150 @@
+"""Squid native access logs cut in C: the lazy read's table (:data:`~aptcatch.hunt.readers.duck.STATE`,
+``source.ip``, ``destination.ip``, ``url.full``, ``url.domain``) without DuckDB's per-line SQL.
+
+Why: the SQL form of the native layout costs 3.6x DuckDB's bare CSV scan of the same file, most of it
+the line's shape (one regular expression over every line) and the split into fields; the reasons and
+figures are in ``_winfast_squid.c`` and BENCHMARKS.md. The C function ``_winfast.squid_native`` cuts one
+byte range of the mapped file, without the GIL, so the ranges run on every core in threads.
+
+What stays exact: the C side handles only lines of printable ASCII and tabs and computes the SQL's
+rules on them. Every other line (non-ASCII text, control bytes) comes back as *slow* and the reader's
+own SQL runs on it here, so its state and columns are the SQL's by construction. A file that DuckDB
+cuts into lines differently from a plain split on ``\\n`` (a byte-order mark, a carriage return, the
+delimiter's ``\\x01``, a line longer than DuckDB's limit, a line that is not UTF-8, which DuckDB
+rejects) is refused as a whole (:func:`observed` returns None) and read by SQL as before: the line
+positions the lazy result keeps must be the ones DuckDB's later scans of the file give.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from aptcatch.hunt.readers.duck import STATE, connect
+
+try:
+    from aptcatch.hunt.readers import _winfast
+except ImportError:  # not built: the SQL reads every file
+    _winfast = None  # type: ignore[assignment]
+
+COLUMNS = ("source.ip", "destination.ip", "url.full", "url.domain")  # after STATE, as the SQL gives them
+CHUNK = 32 * 2**20  # bytes per range: ranges are what threads share out, and bound each range's memory
+MAX_RANGE = 2**30  # the C side refuses a range this long (one line of ~1 GiB; DuckDB rejects it anyway)
+BOM = b"\xef\xbb\xbf"  # DuckDB drops it from the first line
+SLOW = 3
+
+
+def available() -> bool:
+    """Whether the C cut can run here (the extension imports and ``APTCATCH_NO_C`` is not set)."""
+    return _winfast is not None and not os.environ.get("APTCATCH_NO_C")
+
+
+def threads() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def ranges(data: Any, size: int, chunk: int = CHUNK) -> list[tuple[int, int]] | None:
+    """Byte ranges of about ``chunk`` bytes that end after a newline (the last one at the end of the
+    data); None when one would reach :data:`MAX_RANGE`."""
+    out, start = [], 0
+    while start < size:
+        stop = min(start + chunk, size)
+        if stop < size:
+            nl = data.find(b"\n", stop - 1)
+            stop = size if nl < 0 else nl + 1
+        if stop - start >= MAX_RANGE:
+            return None
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+def _array(spec: tuple[int, int, Any, Any, Any]) -> pa.Array:
+    length, nulls, validity, offsets, data = spec
+    bufs = [None if validity is None else pa.py_buffer(validity), pa.py_buffer(offsets), pa.py_buffer(data)]
+    return pa.Array.from_buffers(pa.string(), length, bufs, null_count=nulls)
+
+
+def observed(path: Path, select: str) -> tuple[pa.Table, list[tuple[int, str]], bool] | None:
+    """The lazy read of a native Squid log as ``query_lines`` would give it (the table of ``select``
+    over every line, no rejected line, DuckDB-cut), or None when the SQL must read the file."""
+    if not available():
+        return None
+    with path.open("rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            return None
+        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+            if mm[:3] == BOM:
+                return None
+            parts = ranges(mm, len(mm))
+            if parts is None:
+                return None
+            with ThreadPoolExecutor(min(threads(), len(parts))) as pool:
+                cuts = list(pool.map(lambda r: _winfast.squid_native(mm, r[0], r[1]), parts))
+            if any(c[0] != 0 for c in cuts):
+                return None
+            slow_texts: list[list[str]] = []
+            for (start, _), cut in zip(parts, cuts, strict=True):
+                at = np.frombuffer(cut[4], dtype=np.int64).reshape(-1, 3) if cut[4] is not None else None
+                texts = []
+                for _line, a, b in at.tolist() if at is not None else ():
+                    try:
+                        texts.append(mm[start + a : start + b].decode("utf-8"))
+                    except UnicodeDecodeError:  # DuckDB rejects the line: its scans number lines so
+                        return None
+                slow_texts.append(texts)
+    return _assemble(cuts, slow_texts, select), [], True
+
+
+def _slow_table(texts: Sequence[str], select: str) -> pa.Table:
+    """The reader's SQL over these lines."""
+    con = connect()
+    try:
+        con.register("__slow", pa.table({"line": pa.array(texts, type=pa.string())}))
+        table = con.sql(f"WITH l AS (SELECT line FROM __slow) {select}").to_arrow_table()
+    finally:
+        con.close()
+    if tuple(table.column_names) != (STATE, *COLUMNS):
+        raise RuntimeError(f"the Squid SQL gives {table.column_names}, the C cut {[STATE, *COLUMNS]}")
+    return table
+
+
+def _assemble(cuts: list[Any], slow_texts: list[list[str]], select: str) -> pa.Table:
+    """One table from the ranges' cuts, each slow line's state and columns taken from the SQL."""
+    every = [t for texts in slow_texts for t in texts]
+    sql = _slow_table(every, select)  # also run on no line: it checks the columns match
+    states: list[np.ndarray[Any, Any]] = []
+    columns: dict[str, list[pa.Array]] = {name: [] for name in COLUMNS}
+    taken = 0
+    for cut, texts in zip(cuts, slow_texts, strict=True):
+        lines = cut[1]
+        state = np.frombuffer(cut[2], dtype=np.uint8, count=lines).astype(np.int32)
+        arrays = [_array(spec) for spec in cut[3]]
+        if texts:
+            at = np.frombuffer(cut[4], dtype=np.int64).reshape(-1, 3)[:, 0]
+            part = sql.slice(taken, len(texts))
+            taken += len(texts)
+            state[at] = part.column(STATE).to_numpy()
+            index = np.arange(lines, dtype=np.int64)
+            index[at] = lines + np.arange(len(texts), dtype=np.int64)
+            arrays = [
+                pa.concat_arrays([arr, part.column(name).combine_chunks().cast(pa.string())]).take(index)
+                for arr, name in zip(arrays, COLUMNS, strict=True)
+            ]
+        states.append(state)
+        for name, arr in zip(COLUMNS, arrays, strict=True):
+            columns[name].append(arr)
+    table = {STATE: pa.array(np.concatenate(states) if states else np.zeros(0, np.int32))}
+    table.update({name: pa.chunked_array(columns[name], type=pa.string()) for name in COLUMNS})
+    return pa.table(table)
