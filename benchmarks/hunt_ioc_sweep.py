@@ -18,12 +18,8 @@ Timed in one process, same files:
   (b) DuckDB's bare scan: ``SELECT count(*)`` over ``read_csv`` (Squid) and ``read_json_auto`` (Zeek);
   (c) ``grep -F -c -f iocs.txt`` on the same files (LC_ALL=C; substring matching, so its count includes
       the near-misses and cannot see CIDRs: a speed reference, not a correctness one);
-  (d) the floor of this design: one DuckDB pass per file doing only the per-line work the readers cannot
-      skip (Squid: cut on runs of blanks, check the line's shape, the URL's host, which is also the
-      sweep's URL key; Zeek: parse the JSON for the address and query fields) and the sweep's per-row
-      keys and probes (a domain's tail, then its last two labels), keeping nothing (no table, no line
-      order). What read + sweep costs above it is materialising the table (the Zeek and Squid readers
-      keep only the columns the sweep reads) and the second pass over it.
+  (d) each file's read alone against DuckDB's bare scan of that file, and the Squid file read once more
+      by the SQL reader alone (``APTCATCH_NO_C=1``: what the C cut of the native layout replaces).
 
 Each time is also given as CPU seconds of this process (all its threads): the machine is shared, and a
 job on the other core stretches wall times but hardly the CPU time. ``--repeat N`` times the DuckDB
@@ -308,61 +304,42 @@ def bare_scans(squid: Path, dns: Path) -> dict[str, float]:
                 " quote='', escape='', header=false, auto_detect=false) WHERE strlen(line) > 0"
             ).fetchone()
     out["duckdb_lines"], out["duckdb_lines_cpu"] = lines.wall, lines.cpu
-    bare = Clock().__enter__()
-    cols = con.execute(
-        f"DESCRIBE SELECT * FROM read_csv('{squid}', delim=' ', header=false, all_varchar=true)"
-    ).fetchall()
-    pred = " + ".join(f'strlen("{c[0]}")' for c in cols)
-    con.execute(
-        f"SELECT count(*) FROM read_csv('{squid}', delim=' ', header=false, all_varchar=true)"
-        f" WHERE {pred} > 0"
-    ).fetchone()
-    cols = con.execute(f"DESCRIBE SELECT * FROM read_json_auto('{dns}')").fetchall()
-    pred = " OR ".join(f'"{c[0]}" IS NOT NULL' for c in cols)
-    con.execute(f"SELECT count(*) FROM read_json_auto('{dns}') WHERE {pred}").fetchone()
-    bare.__exit__()
-    out["duckdb_bare"], out["duckdb_bare_cpu"] = bare.wall, bare.cpu
+    with Clock() as bare_squid:
+        cols = con.execute(
+            f"DESCRIBE SELECT * FROM read_csv('{squid}', delim=' ', header=false, all_varchar=true)"
+        ).fetchall()
+        pred = " + ".join(f'strlen("{c[0]}")' for c in cols)
+        con.execute(
+            f"SELECT count(*) FROM read_csv('{squid}', delim=' ', header=false, all_varchar=true)"
+            f" WHERE {pred} > 0"
+        ).fetchone()
+    with Clock() as bare_dns:
+        cols = con.execute(f"DESCRIBE SELECT * FROM read_json_auto('{dns}')").fetchall()
+        pred = " OR ".join(f'"{c[0]}" IS NOT NULL' for c in cols)
+        con.execute(f"SELECT count(*) FROM read_json_auto('{dns}') WHERE {pred}").fetchone()
+    out["duckdb_bare"] = bare_squid.wall + bare_dns.wall
+    out["duckdb_bare_cpu"] = bare_squid.cpu + bare_dns.cpu
+    out["duckdb_bare_squid"], out["duckdb_bare_dns"] = bare_squid.wall, bare_dns.wall
     con.close()
     return out
 
 
-def floor_scan(squid: Path, dns: Path, sweeper: Any) -> Clock:
-    """(d): the per-line parsing and the sweep's per-row keys and probes, in the sweeper's database."""
-    from aptcatch.hunt.readers.duck import MACROS, lines_sql, sql_str, with_hostport
-    from aptcatch.hunt.readers.squid import NATIVE_SHAPE
+def read_alone(path: Path, sql_only: bool = False) -> Clock:
+    """One file read by ``read_log`` (``sql_only``: with the C accelerators switched off)."""
+    from aptcatch.hunt.readers import read_log
 
-    con = sweeper.con
-    con.execute(MACROS)
-    no_dot = "CASE WHEN suffix({0}, '.') THEN rtrim({0}, '.') ELSE {0} END"
-    # the sweep's domain keys: its tail filter first, the last two labels of the domains it leaves
-    key = "CASE WHEN {1} THEN lower(array_to_string(string_split(" + no_dot + ", '.')[-2:], '.')) END"
-    squid_sql = f"""
-    WITH l AS (SELECT line FROM {lines_sql(squid)}),
-    s AS (SELECT line, CASE WHEN contains(line, '  ') OR contains(line, chr(9))
-        THEN list_filter(string_split(replace(line, chr(9), ' '), ' '), lambda x: x <> '')
-        ELSE string_split(line, ' ') END AS f FROM l),
-    p AS (SELECT regexp_matches(line, {sql_str(NATIVE_SHAPE)}) AS ok, f[3] AS client, f[6] AS method,
-            f[7] AS url, f[9] AS hier FROM s),
-    r AS (SELECT ok, client, nullif(substr(hier, strpos(hier, '/') + 1), '-') AS peer, url, method,
-            CASE WHEN method = 'CONNECT' AND NOT contains(url, '://') THEN lower(split_part(url, ':', 1))
-                 WHEN contains(url, '://') THEN host_of(hp) END AS dom
-          FROM {with_hostport("p", "url")}),
-    k AS (SELECT ok, client, peer, {key.format("dom", sweeper.domain_tail_sql("dom"))} AS dom_key,
-            CASE WHEN NOT (method = 'CONNECT' AND NOT contains(url, '://')) THEN dom END AS url_key FROM r)
-    SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE dom_key IN (SELECT l2 FROM ind_l2)),
-      count(*) FILTER (WHERE url_key IN (SELECT host FROM ind_url_host)),
-      count(DISTINCT client), count(DISTINCT peer) FROM k"""
-    paths = "['$.\"id.orig_h\"', '$.\"id_orig_h\"', '$.\"id.resp_h\"', '$.\"id_resp_h\"', '$.query']"
-    dns_sql = f"""
-    WITH j AS (SELECT line, try(json_extract_string(line, {paths})) AS v FROM {lines_sql(dns)}),
-    r AS (SELECT v IS NOT NULL AND starts_with(line, '{{') AS ok, coalesce(v[1], v[2]) AS src,
-            coalesce(v[3], v[4]) AS dst, v[5] AS q FROM j),
-    k AS (SELECT ok, src, dst, {key.format("q", sweeper.domain_tail_sql("q"))} AS q_key FROM r)
-    SELECT count(*) FILTER (WHERE ok), count(*) FILTER (WHERE q_key IN (SELECT l2 FROM ind_l2)),
-      count(DISTINCT src), count(DISTINCT dst) FROM k"""
-    with Clock() as clock:
-        con.execute(squid_sql).fetchall()
-        con.execute(dns_sql).fetchall()
+    before = os.environ.get("APTCATCH_NO_C")
+    if sql_only:
+        os.environ["APTCATCH_NO_C"] = "1"
+    try:
+        with Clock() as clock:
+            result = read_log(path)
+        del result
+    finally:
+        if before is None:
+            os.environ.pop("APTCATCH_NO_C", None)
+        else:
+            os.environ["APTCATCH_NO_C"] = before
     return clock
 
 
@@ -417,8 +394,18 @@ def run_size(
                 f" matching lines {grep_counts} (substring matches)"
             )
 
-        floor = best(floor_scan(squid, dns, sweeper) for _ in range(args.repeat))
-        print(f"(d) floor (per-line parsing and sweep keys, nothing kept): {floor.wall:.2f} s")
+        alone = {
+            "squid": best(read_alone(squid) for _ in range(args.repeat)),
+            "dns": best(read_alone(dns) for _ in range(args.repeat)),
+            "squid_sql": best(read_alone(squid, sql_only=True) for _ in range(args.repeat)),
+        }
+        bs, bd = scans["duckdb_bare_squid"], scans["duckdb_bare_dns"]
+        print(
+            f"(d) each file read alone (x its own bare scan): Squid {alone['squid'].wall:.2f} s"
+            f" ({alone['squid'].wall / bs:.2f}x of {bs:.2f} s; the SQL reader alone"
+            f" {alone['squid_sql'].wall:.2f} s, {alone['squid_sql'].wall / bs:.2f}x),"
+            f" Zeek DNS {alone['dns'].wall:.2f} s ({alone['dns'].wall / bd:.2f}x of {bd:.2f} s)"
+        )
 
         rss0 = _rss_mib()
         reads, sweeps, peak = [], [], 0.0
@@ -459,7 +446,6 @@ def run_size(
             ("duckdb lines scan (every byte, no parsing)", scans["duckdb_lines"], scans["duckdb_lines_cpu"]),
             ("duckdb bare scan (parsed, every column)", bare, bare_cpu),
             ("grep -F -c -f iocs.txt", t_grep, None),
-            ("floor: parsing + sweep keys, nothing kept", floor.wall, floor.cpu),
             ("aptcatch read", read.wall, read.cpu),
             ("aptcatch sweep", swept.wall, swept.cpu),
             ("aptcatch read + sweep", t_apt, c_apt),
@@ -473,7 +459,7 @@ def run_size(
             f" (read + sweep added {peak - rss0:,.0f} MiB ="
             f" {(peak - rss0) / (rows / 1e6):,.0f} MiB per M rows);"
             f" target within 2x of the bare scan: {'met' if t_apt <= 2 * bare else 'NOT met'}"
-            f" ({t_apt / bare:.2f}x; floor {floor.wall / bare:.2f}x)"
+            f" ({t_apt / bare:.2f}x)"
         )
         res.update(
             size_mib=size_mib,
@@ -485,7 +471,7 @@ def run_size(
             seconds={
                 **{k: v for k, v in scans.items() if not k.endswith("_cpu")},
                 "grep": t_grep,
-                "floor": floor.wall,
+                **{f"read_alone_{k}": v.wall for k, v in alone.items()},
                 "read": read.wall,
                 "sweep": swept.wall,
                 "read_sweep": t_apt,
@@ -493,7 +479,7 @@ def run_size(
             cpu_seconds={
                 "duckdb_lines": scans["duckdb_lines_cpu"],
                 "duckdb_bare": bare_cpu,
-                "floor": floor.cpu,
+                **{f"read_alone_{k}": v.cpu for k, v in alone.items()},
                 "read": read.cpu,
                 "sweep": swept.cpu,
                 "read_sweep": c_apt,
@@ -501,7 +487,9 @@ def run_size(
             rows_per_s=rows / t_apt,
             ratio_to_bare=t_apt / bare,
             ratio_to_bare_cpu=c_apt / bare_cpu,
-            floor_ratio_to_bare=floor.wall / bare,
+            squid_read_ratio_to_bare=alone["squid"].wall / scans["duckdb_bare_squid"],
+            squid_sql_read_ratio_to_bare=alone["squid_sql"].wall / scans["duckdb_bare_squid"],
+            dns_read_ratio_to_bare=alone["dns"].wall / scans["duckdb_bare_dns"],
             ratio_to_lines=t_apt / scans["duckdb_lines"],
             grep_counts=grep_counts,
             peak_rss_mib=peak,
@@ -525,7 +513,7 @@ def main() -> int:
         "--repeat",
         type=int,
         default=1,
-        help="time bare scan, floor, read and sweep N times, keep the fastest",
+        help="time bare scans, reads and sweep N times, keep the fastest",
     )
     ap.add_argument("--json", type=Path, help="also write the results here")
     args = ap.parse_args()
