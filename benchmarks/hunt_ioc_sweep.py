@@ -18,8 +18,9 @@ Timed in one process, same files:
   (b) DuckDB's bare scan: ``SELECT count(*)`` over ``read_csv`` (Squid) and ``read_json_auto`` (Zeek);
   (c) ``grep -F -c -f iocs.txt`` on the same files (LC_ALL=C; substring matching, so its count includes
       the near-misses and cannot see CIDRs: a speed reference, not a correctness one);
-  (d) each file's read alone against DuckDB's bare scan of that file, and the Squid file read once more
-      by the SQL reader alone (``APTCATCH_NO_C=1``: what the C cut of the native layout replaces).
+  (d) after (a), each file's read alone against DuckDB's bare scan of that file, and the Squid file
+      read once more by the SQL reader alone (``APTCATCH_NO_C=1``: what the C cut of the native layout
+      replaces).
 
 Each time is also given as CPU seconds of this process (all its threads): the machine is shared, and a
 job on the other core stretches wall times but hardly the CPU time. ``--repeat N`` times the DuckDB
@@ -394,19 +395,6 @@ def run_size(
                 f" matching lines {grep_counts} (substring matches)"
             )
 
-        alone = {
-            "squid": best(read_alone(squid) for _ in range(args.repeat)),
-            "dns": best(read_alone(dns) for _ in range(args.repeat)),
-            "squid_sql": best(read_alone(squid, sql_only=True) for _ in range(args.repeat)),
-        }
-        bs, bd = scans["duckdb_bare_squid"], scans["duckdb_bare_dns"]
-        print(
-            f"(d) each file read alone (x its own bare scan): Squid {alone['squid'].wall:.2f} s"
-            f" ({alone['squid'].wall / bs:.2f}x of {bs:.2f} s; the SQL reader alone"
-            f" {alone['squid_sql'].wall:.2f} s, {alone['squid_sql'].wall / bs:.2f}x),"
-            f" Zeek DNS {alone['dns'].wall:.2f} s ({alone['dns'].wall / bd:.2f}x of {bd:.2f} s)"
-        )
-
         rss0 = _rss_mib()
         reads, sweeps, peak = [], [], 0.0
         for n in range(args.repeat):
@@ -439,6 +427,20 @@ def run_size(
             print("  missed", x)
         for x in sorted(extra)[:5]:
             print("  extra", x)
+
+        # after (a): the peak memory recorded there is the read's and the sweep's alone
+        alone = {
+            "squid": best(read_alone(squid) for _ in range(args.repeat)),
+            "dns": best(read_alone(dns) for _ in range(args.repeat)),
+            "squid_sql": best(read_alone(squid, sql_only=True) for _ in range(args.repeat)),
+        }
+        bs, bd = scans["duckdb_bare_squid"], scans["duckdb_bare_dns"]
+        print(
+            f"(d) each file read alone (x its own bare scan): Squid {alone['squid'].wall:.2f} s"
+            f" ({alone['squid'].wall / bs:.2f}x of {bs:.2f} s; the SQL reader alone"
+            f" {alone['squid_sql'].wall:.2f} s, {alone['squid_sql'].wall / bs:.2f}x),"
+            f" Zeek DNS {alone['dns'].wall:.2f} s ({alone['dns'].wall / bd:.2f}x of {bd:.2f} s)"
+        )
         t_apt, c_apt = read.wall + swept.wall, read.cpu + swept.cpu
         bare, bare_cpu = scans["duckdb_bare"], scans["duckdb_bare_cpu"]
         print(f"{'mode':44} {'seconds':>8} {'cpu s':>7} {'rows/s':>12} {'x bare':>7} {'x bare cpu':>10}")

@@ -265,17 +265,24 @@ def test_refused_when_not_built_or_switched_off(tmp_path: Path, monkeypatch: pyt
         assert squidfast.observed(path, select) is None
 
 
-def test_ranges_end_after_a_newline(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ranges_end_after_a_newline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     data = b"aaaa\nbb\n\ncccccccc\nd"
-    parts = squidfast.ranges(data, len(data), chunk=3)
-    assert parts is not None
-    assert parts[0][0] == 0 and parts[-1][1] == len(data)
-    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
-    assert all(data[stop - 1 : stop] == b"\n" for _, stop in parts[:-1])
-    assert [data[a:b] for a, b in parts] == [b"aaaa\n", b"bb\n", b"\ncccccccc\n", b"d"]
-    assert squidfast.ranges(b"", 0) == []
-    monkeypatch.setattr(squidfast, "MAX_RANGE", 6)
-    assert squidfast.ranges(data, len(data), chunk=3) is None  # "cccccccc\n" would be one range
+    path = tmp_path / "r.log"
+    path.write_bytes(data)
+    with path.open("rb") as fh:
+        fd = fh.fileno()
+        parts = squidfast.ranges(fd, len(data), chunk=3)
+        assert parts is not None
+        assert [data[a:b] for a, b in parts] == [b"aaaa\n", b"bb\n", b"\ncccccccc\n", b"d"]
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+        assert squidfast.ranges(fd, 0) == []
+        monkeypatch.setattr(squidfast, "MAX_RANGE", 6)
+        assert squidfast.ranges(fd, len(data), chunk=3) is None  # "\ncccccccc\n" would be one range
+    long = b"x" * 200_000 + b"\n" + b"y" * 10 + b"\n"  # the newline is beyond the first block read
+    path.write_bytes(long)
+    monkeypatch.setattr(squidfast, "MAX_RANGE", 2**30)
+    with path.open("rb") as fh:
+        assert squidfast.ranges(fh.fileno(), len(long), chunk=5) == [(0, 200_001), (200_001, len(long))]
 
 
 def test_the_c_function_checks_its_range() -> None:

@@ -176,39 +176,6 @@ typedef struct {
     size_t nulls, bytes;
 } Column;
 
-/* the Arrow buffers of one column (no GIL: raw allocator only); -1 when out of memory */
-static int write_column(const unsigned char *base, const Span *sp, size_t n, int lower, Column *out) {
-    size_t bytes = 0, nulls = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (sp[i].off == NULL_SPAN)
-            nulls++;
-        else
-            bytes += sp[i].len;
-    }
-    out->nulls = nulls;
-    out->bytes = bytes;
-    out->validity = nulls ? PyMem_RawCalloc(n / 8 + 1, 1) : NULL;
-    out->offsets = PyMem_RawMalloc((n + 1) * 4);
-    out->data = PyMem_RawMalloc(bytes ? bytes : 1);
-    if ((nulls && out->validity == NULL) || out->offsets == NULL || out->data == NULL) return -1;
-    int32_t *off = (int32_t *)out->offsets;
-    unsigned char *dst = (unsigned char *)out->data, *bits = (unsigned char *)out->validity;
-    size_t pos = 0;
-    off[0] = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (sp[i].off != NULL_SPAN) {
-            memcpy(dst + pos, base + sp[i].off, sp[i].len);
-            if (lower)
-                for (size_t k = pos; k < pos + sp[i].len; k++)
-                    if (dst[k] >= 'A' && dst[k] <= 'Z') dst[k] = (unsigned char)(dst[k] + 32);
-            pos += sp[i].len;
-            if (bits) bits[i >> 3] |= (unsigned char)(1u << (i & 7));
-        }
-        off[i + 1] = (int32_t)pos;
-    }
-    return 0;
-}
-
 typedef struct {
     const unsigned char *base;
     size_t size;
@@ -233,6 +200,42 @@ static int push_slow(Cut *C, size_t line, size_t a, size_t b) {
     return 0;
 }
 
+/* the Arrow buffers of a column of n rows whose texts add up to at most `size` bytes (no GIL: raw
+   allocator only; the data buffer is sized for the worst case and shrunk at the end, its untouched
+   pages never mapped in) */
+static int open_column(Column *c, size_t n, size_t size) {
+    c->validity = PyMem_RawCalloc(n / 8 + 1, 1);
+    c->offsets = PyMem_RawMalloc((n + 1) * 4);
+    c->data = PyMem_RawMalloc(size ? size : 1);
+    if (c->validity == NULL || c->offsets == NULL || c->data == NULL) return -1;
+    ((int32_t *)c->offsets)[0] = 0;
+    return 0;
+}
+
+static inline void put(Column *c, const unsigned char *base, Span sp, size_t row, int lower) {
+    if (sp.off == NULL_SPAN) {
+        c->nulls++;
+    } else {
+        unsigned char *dst = (unsigned char *)c->data + c->bytes;
+        memcpy(dst, base + sp.off, sp.len);
+        if (lower)
+            for (uint32_t k = 0; k < sp.len; k++)
+                if (dst[k] >= 'A' && dst[k] <= 'Z') dst[k] = (unsigned char)(dst[k] + 32);
+        c->bytes += sp.len;
+        c->validity[row >> 3] |= (char)(1u << (row & 7));
+    }
+    ((int32_t *)c->offsets)[row + 1] = (int32_t)c->bytes;
+}
+
+static void close_column(Column *c) {
+    if (c->nulls == 0) {
+        PyMem_RawFree(c->validity);
+        c->validity = NULL;
+    }
+    char *q = PyMem_RawRealloc(c->data, c->bytes ? c->bytes : 1);
+    if (q != NULL) c->data = q;
+}
+
 static void run_cut(Cut *C) {
     const unsigned char *s = C->base, *end = s + C->size;
     size_t n = 0;
@@ -241,44 +244,36 @@ static void run_cut(Cut *C) {
         p = nl ? nl + 1 : end;
     }
     C->lines = n;
-    Span *spans = PyMem_RawMalloc((n ? n : 1) * N_COLS * sizeof(Span));
     C->state = PyMem_RawMalloc(n ? n : 1);
-    if (spans == NULL || C->state == NULL) {
-        PyMem_RawFree(spans);
+    if (C->state == NULL) {
         C->status = 2;
         return;
     }
+    for (int k = 0; k < N_COLS; k++)
+        if (open_column(&C->cols[k], n, C->size) < 0) {
+            C->status = 2;
+            return;
+        }
     size_t line = 0;
     for (const unsigned char *p = s; p < end; line++) {
         const unsigned char *nl = find_char(p, (size_t)(end - p), '\n');
         const unsigned char *stop = nl ? nl : end;
-        Span *cols = spans + line * N_COLS;
+        Span cols[N_COLS];
         for (int k = 0; k < N_COLS; k++) cols[k] = (Span){NULL_SPAN, 0};
         int st = (size_t)(stop - p) > MAX_LINE_C ? -1 : cut_line(s, p, (size_t)(stop - p), cols);
         if (st < 0) {
             C->status = 1;
-            PyMem_RawFree(spans);
             return;
         }
         if (st == S_SLOW && push_slow(C, line, (size_t)(p - s), (size_t)(stop - s)) < 0) {
             C->status = 2;
-            PyMem_RawFree(spans);
             return;
         }
         C->state[line] = (unsigned char)st;
+        for (int k = 0; k < N_COLS; k++) put(&C->cols[k], s, cols[k], line, k == C_DOMAIN);
         p = nl ? nl + 1 : end;
     }
-    for (int k = 0; k < N_COLS && C->status == 0; k++) {
-        Span *col = PyMem_RawMalloc((n ? n : 1) * sizeof(Span));
-        if (col == NULL) {
-            C->status = 2;
-            break;
-        }
-        for (size_t i = 0; i < n; i++) col[i] = spans[i * N_COLS + k];
-        if (write_column(s, col, n, k == C_DOMAIN, &C->cols[k]) < 0) C->status = 2;
-        PyMem_RawFree(col);
-    }
-    PyMem_RawFree(spans);
+    for (int k = 0; k < N_COLS; k++) close_column(&C->cols[k]);
 }
 
 static void free_cut(Cut *C) {

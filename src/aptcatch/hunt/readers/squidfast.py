@@ -4,7 +4,7 @@
 Why: the SQL form of the native layout costs 3.6x DuckDB's bare CSV scan of the same file, most of it
 the line's shape (one regular expression over every line) and the split into fields; the reasons and
 figures are in ``_winfast_squid.c`` and BENCHMARKS.md. The C function ``_winfast.squid_native`` cuts one
-byte range of the mapped file, without the GIL, so the ranges run on every core in threads.
+byte range of the file, without the GIL, so the ranges run on every core in threads.
 
 What stays exact: the C side handles only lines of printable ASCII and tabs and computes the SQL's
 rules on them. Every other line (non-ASCII text, control bytes) comes back as *slow* and the reader's
@@ -17,7 +17,6 @@ positions the lazy result keeps must be the ones DuckDB's later scans of the fil
 
 from __future__ import annotations
 
-import mmap
 import os
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -53,15 +52,22 @@ def threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def ranges(data: Any, size: int, chunk: int = CHUNK) -> list[tuple[int, int]] | None:
-    """Byte ranges of about ``chunk`` bytes that end after a newline (the last one at the end of the
-    data); None when one would reach :data:`MAX_RANGE`."""
+def ranges(fd: int, size: int, chunk: int = CHUNK) -> list[tuple[int, int]] | None:
+    """Byte ranges of the open file ``fd`` of about ``chunk`` bytes that end after a newline (the last
+    one at the end of the file); None when one would reach :data:`MAX_RANGE`."""
     out, start = [], 0
     while start < size:
         stop = min(start + chunk, size)
-        if stop < size:
-            nl = data.find(b"\n", stop - 1)
-            stop = size if nl < 0 else nl + 1
+        at = stop - 1  # the range ends with the line that holds this byte
+        while stop < size:
+            block = os.pread(fd, 1 << 16, at)
+            nl = block.find(b"\n")
+            if nl >= 0 or not block:
+                stop = at + nl + 1 if nl >= 0 else size
+                break
+            at += len(block)
+            if at - start >= MAX_RANGE:
+                return None
         if stop - start >= MAX_RANGE:
             return None
         out.append((start, stop))
@@ -75,36 +81,47 @@ def _array(spec: tuple[int, int, Any, Any, Any]) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), length, bufs, null_count=nulls)
 
 
+def _cut(fd: int, start: int, stop: int) -> tuple[tuple[Any, ...], list[str]] | None:
+    """One range read and cut (in a worker thread: the read and the cut run without the GIL), with the
+    texts of its slow lines; None when the SQL must read the file."""
+    data = os.pread(fd, stop - start, start)
+    if len(data) != stop - start:  # the file changed under the read
+        return None
+    cut = _winfast.squid_native(data, 0, len(data))
+    if cut[0] != 0:
+        return None
+    texts = []
+    if cut[4] is not None:
+        for _line, a, b in np.frombuffer(cut[4], dtype=np.int64).reshape(-1, 3).tolist():
+            try:
+                texts.append(data[a:b].decode("utf-8"))
+            except UnicodeDecodeError:  # DuckDB rejects the line, and numbers the others without it
+                return None
+    return cut, texts
+
+
 def observed(path: Path, select: str) -> tuple[pa.Table, list[tuple[int, str]], bool] | None:
     """The lazy read of a native Squid log as ``query_lines`` would give it (the table of ``select``
-    over every line, no rejected line, DuckDB-cut), or None when the SQL must read the file."""
+    over every line, no rejected line, DuckDB-cut), or None when the SQL must read the file.
+
+    Each range is read with ``pread`` into its own buffer (not mapped: memory stays bounded by the
+    ranges in flight, whatever the file's size)."""
     if not available():
         return None
     with path.open("rb") as fh:
-        size = os.fstat(fh.fileno()).st_size
-        if size == 0:
+        fd = fh.fileno()
+        size = os.fstat(fd).st_size
+        if size == 0 or os.pread(fd, len(BOM), 0) == BOM:
             return None
-        with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as mm:
-            if mm[:3] == BOM:
-                return None
-            parts = ranges(mm, len(mm))
-            if parts is None:
-                return None
-            with ThreadPoolExecutor(min(threads(), len(parts))) as pool:
-                cuts = list(pool.map(lambda r: _winfast.squid_native(mm, r[0], r[1]), parts))
-            if any(c[0] != 0 for c in cuts):
-                return None
-            slow_texts: list[list[str]] = []
-            for (start, _), cut in zip(parts, cuts, strict=True):
-                at = np.frombuffer(cut[4], dtype=np.int64).reshape(-1, 3) if cut[4] is not None else None
-                texts = []
-                for _line, a, b in at.tolist() if at is not None else ():
-                    try:
-                        texts.append(mm[start + a : start + b].decode("utf-8"))
-                    except UnicodeDecodeError:  # DuckDB rejects the line: its scans number lines so
-                        return None
-                slow_texts.append(texts)
-    return _assemble(cuts, slow_texts, select), [], True
+        parts = ranges(fd, size)
+        if parts is None:
+            return None
+        with ThreadPoolExecutor(min(threads(), len(parts))) as pool:
+            cuts = list(pool.map(lambda r: _cut(fd, r[0], r[1]), parts))
+    if any(c is None for c in cuts):
+        return None
+    done = [c for c in cuts if c is not None]
+    return _assemble([c[0] for c in done], [c[1] for c in done], select), [], True
 
 
 def _slow_table(texts: Sequence[str], select: str) -> pa.Table:
