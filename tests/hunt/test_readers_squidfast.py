@@ -113,6 +113,7 @@ _ODD = [
     _GOOD + "\x0c",
     "caf\u00e9",
     _GOOD.replace("mal.example", "MAL.ÉXAMPLE"),
+    _GOOD.replace("mal.example", "ΣΤΩΨ.Example"),  # UTF-8 bytes whose low 7 bits are all printable
     _GOOD.replace("DIRECT", "DİRECT"),
     _GOOD.replace(" GET ", " CONNECT ").replace("http://mal.example/a", "Ünï.example:443"),
     "\x7f" + _GOOD,

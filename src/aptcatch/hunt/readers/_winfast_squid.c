@@ -124,13 +124,43 @@ static int slow_rest(const unsigned char *s, size_t n) {
     return S_SLOW;
 }
 
-/* one line (no newline): its state, and its columns when an event */
+/* bytes below 0x20 or from 0x80 in a word of 8: their high bits (exact per byte, no carries) */
+static inline uint64_t odd_bytes(uint64_t w) {
+    const uint64_t low7 = 0x7F7F7F7F7F7F7F7Full;
+    return (~((w & low7) + 0x6060606060606060ull) | w) & HIGHS;
+}
+
+/* one line (no newline): its state, and its columns when an event. A line of printable ASCII only
+   (checked 8 bytes at a time) is cut on spaces up to its ninth field; any other line byte by byte. */
 static int cut_line(const unsigned char *base, const unsigned char *s, size_t n, Span *cols) {
     const unsigned char *tok[9];
     size_t tlen[9], nt = 0;
     int blank = 1;
     size_t i = 0;
-    while (i < n) {
+    uint64_t odd = 0;
+    for (; i + 8 <= n && !odd; i += 8) {
+        uint64_t w;
+        memcpy(&w, s + i, 8);
+        odd = odd_bytes(w);
+    }
+    for (; i < n && !odd; i++) odd = s[i] < 0x20 || s[i] >= 0x80;
+    if (!odd) {
+        for (i = 0; i < n && nt < 9;) {
+            if (s[i] == ' ') {
+                i++;
+                continue;
+            }
+            blank = 0;
+            size_t start = i;
+            const unsigned char *sp = memchr(s + i, ' ', n - i);
+            i = sp ? (size_t)(sp - s) : n;
+            tok[nt] = s + start;
+            tlen[nt++] = i - start;
+        }
+    } else {
+        i = 0;
+    }
+    while (odd && i < n) {
         unsigned char c = CLS[s[i]];
         if (c == 1) {
             i++;

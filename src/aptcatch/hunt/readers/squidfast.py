@@ -18,6 +18,7 @@ positions the lazy result keeps must be the ones DuckDB's later scans of the fil
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -81,20 +82,31 @@ def _array(spec: tuple[int, int, Any, Any, Any]) -> pa.Array:
     return pa.Array.from_buffers(pa.string(), length, bufs, null_count=nulls)
 
 
+_LOCAL = threading.local()  # each worker thread's read buffer, reused from range to range
+
+
+def _buffer(size: int) -> bytearray:
+    buf: bytearray | None = getattr(_LOCAL, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = _LOCAL.buf = bytearray(size)
+    return buf
+
+
 def _cut(fd: int, start: int, stop: int) -> tuple[tuple[Any, ...], list[str]] | None:
     """One range read and cut (in a worker thread: the read and the cut run without the GIL), with the
     texts of its slow lines; None when the SQL must read the file."""
-    data = os.pread(fd, stop - start, start)
-    if len(data) != stop - start:  # the file changed under the read
+    size = stop - start
+    view = memoryview(_buffer(size))[:size]
+    if os.preadv(fd, [view], start) != size:  # the file changed under the read
         return None
-    cut = _winfast.squid_native(data, 0, len(data))
+    cut = _winfast.squid_native(view, 0, size)
     if cut[0] != 0:
         return None
     texts = []
     if cut[4] is not None:
         for _line, a, b in np.frombuffer(cut[4], dtype=np.int64).reshape(-1, 3).tolist():
             try:
-                texts.append(data[a:b].decode("utf-8"))
+                texts.append(bytes(view[a:b]).decode("utf-8"))
             except UnicodeDecodeError:  # DuckDB rejects the line, and numbers the others without it
                 return None
     return cut, texts
@@ -104,8 +116,9 @@ def observed(path: Path, select: str) -> tuple[pa.Table, list[tuple[int, str]], 
     """The lazy read of a native Squid log as ``query_lines`` would give it (the table of ``select``
     over every line, no rejected line, DuckDB-cut), or None when the SQL must read the file.
 
-    Each range is read with ``pread`` into its own buffer (not mapped: memory stays bounded by the
-    ranges in flight, whatever the file's size)."""
+    Each range is read with ``preadv`` into its thread's buffer (not mapped: memory stays bounded by
+    the ranges in flight whatever the file's size, and a file truncated under the read, as a rotated
+    log can be, gives a short read, not a fault)."""
     if not available():
         return None
     with path.open("rb") as fh:
