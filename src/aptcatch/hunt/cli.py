@@ -76,7 +76,8 @@ import orjson
     type=click.Choice(["windows", "none"]),
     default="windows",
     show_default=True,
-    help="pySigma pipelines for field names: sysmon + windows-logsources, or the rules' fields as written.",
+    help="Field names: pySigma's sysmon + windows-logsources pipelines and proxy fields mapped to the"
+    " proxy readers' columns (windows), or the rules' fields as written (none).",
 )
 @click.option(
     "--engine",

@@ -314,10 +314,16 @@ def read_squid(spark: SparkSession, files: Sequence[SparkFile]) -> DataFrame:
         "event.dataset": "'squid.access'",
         "user.name": "IF(get(t, 7) = '-', NULL, get(t, 7))",
     }
+    # the URL's path, query and extension, as readers/squid.py cuts them (Sigma's proxy fields)
+    path = "nullif(regexp_extract(_url, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)', 1), '')"
+    df = _stage(df, {"_path": path})
     raw = (
         "map('http.request.method', _method,"
         " 'http.response.status_code', substring_index(get(t, 3), '/', -1),"
-        " 'event.action', substring_index(get(t, 3), '/', 1))"
+        " 'event.action', substring_index(get(t, 3), '/', 1),"
+        " 'url.path', _path,"
+        " 'url.query', IF(_connect, NULL, nullif(regexp_extract(_url, '^[^?#]*[?]([^#]*)', 1), '')),"
+        " 'url.extension', nullif(regexp_extract(_path, '[.]([^./]+)$', 1), ''))"
     )
     return _frame(df, "NOT ok", cols, raw)
 

@@ -87,6 +87,15 @@ _URL_COLUMNS = f"""
        WHEN contains(url, '://') THEN host_of(hp) END AS "url.domain","""
 
 
+# The URL's path, query and the extension of its last path segment (Sigma's proxy fields c-uri-stem,
+# c-uri-query, c-uri-extension); the full table only. DuckDB lets a later column read an earlier alias.
+_URL_PARTS = r"""
+  nullif(regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)', 1), '') AS "url.path",
+  CASE WHEN NOT {tunnel} THEN nullif(regexp_extract(url, '^[^?#]*\?([^#]*)', 1), '') END AS "url.query",
+  nullif(regexp_extract("url.path", '\.([^./]+)$', 1), '') AS "url.extension"
+""".rstrip().replace("{tunnel}", _TUNNEL)
+
+
 # Columns every event of a layout has a value in (the one value, or None when it varies): with the
 # columns the lazy read fills, they tell Sigma which columns the table would have without building it
 # (LineResult.sigma_shapes). Native: ts has the shape iso_epoch always converts, method, action and code
@@ -107,10 +116,13 @@ _COMMON_FILLED: dict[str, str | None] = {
 
 def _native(observed: bool) -> str:
     """The native layout's projection (``observed``: :data:`STATE` and the IOC sweep's columns only)."""
-    rest = """,
+    rest = (
+        """,
   'squid.access' AS "event.dataset", nullif(ident, '-') AS "user.name",
   method AS "http.request.method", substr(ac, strpos(ac, '/') + 1) AS "http.response.status_code",
-  left(ac, strpos(ac, '/') - 1) AS "event.action\""""
+  left(ac, strpos(ac, '/') - 1) AS "event.action","""
+        + _URL_PARTS
+    )
     return rf"""
 , s AS (
   SELECT line, CASE WHEN contains(line, '  ') OR contains(line, chr(9))
@@ -132,14 +144,18 @@ FROM {with_hostport("p", "url")}
 
 def _common(observed: bool) -> str:
     """The common/combined layout's projection (``observed`` as for :func:`_native`)."""
-    rest = """,
+    rest = (
+        """,
   strftime(timezone('UTC', try_strptime(time, '%d/%b/%Y:%H:%M:%S %z')), '%Y-%m-%dT%H:%M:%S.%gZ')
     AS "@timestamp",
   'squid.access' AS "event.dataset",
   coalesce(nullif(nullif("user", '-'), ''), nullif(ident, '-')) AS "user.name",
   nullif(nullif(ua, '-'), '') AS "user_agent.original",
   method AS "http.request.method", code AS "http.response.status_code",
-  nullif(action, '') AS "event.action\""""
+  nullif(nullif(ref, '-'), '') AS "http.request.referrer",
+  nullif(action, '') AS "event.action","""
+        + _URL_PARTS
+    )
     return f"""
 , p AS (
   SELECT line, regexp_extract(line, {sql_str(COMMON)}, {list(_COMMON_GROUPS)!r}) AS m FROM l

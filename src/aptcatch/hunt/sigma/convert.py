@@ -20,6 +20,47 @@ from aptcatch.hunt.sigma.rules import CompiledRule, Correlation, Failure, RuleSe
 MAX_RULE_FILE = 1 << 20  # a Sigma rule is a few KiB; anything this large is not one
 
 
+# SigmaHQ's proxy log source names its fields as W3C extended logs do; the proxy readers (Squid, a
+# CSV/JSON file mapped to these columns) give ECS names. Fields no reader fills (cs-cookie, cs-bytes,
+# cs-version …) stay as written, so a rule on them is reported blind. ``c-uri`` is the URL as the proxy
+# logged it: the full URL for Squid (a rule's ``c-uri|contains: '/path'`` matches it, an exact path
+# value does not).
+PROXY_FIELDS: dict[str, str] = {
+    "c-uri": "url.full",
+    "cs-uri": "url.full",
+    "c-uri-stem": "url.path",
+    "cs-uri-stem": "url.path",
+    "c-uri-query": "url.query",
+    "cs-uri-query": "url.query",
+    "c-uri-extension": "url.extension",
+    "cs-host": "url.domain",
+    "r-dns": "url.domain",
+    "c-useragent": "user_agent.original",
+    "cs-method": "http.request.method",
+    "sc-status": "http.response.status_code",
+    "cs-referrer": "http.request.referrer",
+    "c-ip": "source.ip",
+    "src_ip": "source.ip",
+    "dst_ip": "destination.ip",
+    "cs-username": "user.name",
+}
+
+
+def _proxy_pipeline() -> Any:
+    """Field names of ``category: proxy`` rules → the proxy readers' columns (:data:`PROXY_FIELDS`)."""
+    from sigma.processing.conditions import LogsourceCondition
+    from sigma.processing.pipeline import ProcessingItem, ProcessingPipeline
+    from sigma.processing.transformations import FieldMappingTransformation
+
+    mapping: dict[str | None, str | list[str]] = {k: v for k, v in PROXY_FIELDS.items()}
+    item = ProcessingItem(
+        identifier="aptcatch_proxy_fields",
+        transformation=FieldMappingTransformation(mapping),
+        rule_conditions=[LogsourceCondition(category="proxy")],
+    )
+    return ProcessingPipeline(name="aptcatch proxy fields", priority=20, items=[item])
+
+
 def _pipeline(name: str) -> Any:
     if name == "none":
         return None
@@ -28,7 +69,7 @@ def _pipeline(name: str) -> Any:
     from sigma.pipelines.sysmon import sysmon_pipeline  # type: ignore[attr-defined]
     from sigma.pipelines.windows import windows_logsource_pipeline  # type: ignore[attr-defined]
 
-    return sysmon_pipeline() + windows_logsource_pipeline()
+    return sysmon_pipeline() + windows_logsource_pipeline() + _proxy_pipeline()
 
 
 def _ident(rule: Any) -> str:
