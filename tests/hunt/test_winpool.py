@@ -126,9 +126,26 @@ def test_a_pool_that_cannot_start_reads_in_this_process(
     assert _hits(results, run) == _hits(alone, run_alone)
 
 
-def test_small_inputs_stay_in_this_process(logs: Path, rules: RuleSet) -> None:
-    engine, _, _ = _hunt(logs, rules, cores=2)
-    assert engine._pooled.shards == []  # a few kB: a pool would only cost its start-up
+def test_small_inputs_stay_in_this_process(
+    logs: Path, rules: RuleSet, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_pool(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a pool for a few kB would only cost its start-up")
+
+    monkeypatch.setattr(winpool, "read_pooled", no_pool)
+    engine, results, run = _hunt(logs, rules, cores=2)
+    # read here, and the rules run here on the batches as a worker runs them
+    shards = engine._pooled.shards
+    assert len(shards) == 1 and shards[0].sigma is not None and len(shards[0].results) == 5
+    assert all(r.segments is None for r in shards[0].results)  # no per-file segment was made
+    # the same run as the per-file evaluation of the same files (rules not prepared before the read)
+    with open_engine("duckdb", EngineOptions(cores=1)) as plain:
+        later = plain.read([str(logs)]).results
+        assert plain._pooled.shards[0].sigma is None
+        run_later = plain.run_sigma(later, rules.rules, cache_key=rules.key)
+    _same_results(results, later)
+    assert _hits(results, run) == _hits(later, run_later) != []
+    assert run.applied == run_later.applied and run.blind == run_later.blind
 
 
 def test_partitions_keep_order_and_share_the_bytes() -> None:

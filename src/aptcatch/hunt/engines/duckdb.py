@@ -90,8 +90,8 @@ def read_files(
 ) -> list[ReadResult]:
     """Every file read once, results in input order. EVTX files are read together (their tables are
     built per batch); when the Windows event files (EVTX, Windows JSON lines) are large enough and
-    ``workers`` > 1 they are read in worker processes, which also run ``rules`` on them (the shards go
-    to ``pooled``)."""
+    ``workers`` > 1 they are read in worker processes, which also run ``rules`` on them, else here,
+    where ``rules`` run on them the same way (with ``pooled`` given: the shards go there)."""
     from aptcatch.hunt.engines import winpool
     from aptcatch.hunt.readers.evtx import read_evtx_files
 
@@ -110,8 +110,12 @@ def read_files(
     picked = [i for i, k in enumerate(formats) if k in winpool.FORMATS]
     windows = [(files[i], formats[i] or "") for i in picked]
     sizes = [max(all_sizes[i], 0) for i in picked]
-    if pooled is not None and winpool.worth_it(sizes, workers):
-        done = _kept(winpool.read_pooled(windows, mapping, workers, rules, cache_key, sizes), pooled)
+    if pooled is not None and windows:
+        if winpool.worth_it(sizes, workers):
+            shards = winpool.read_pooled(windows, mapping, workers, rules, cache_key, sizes)
+        else:  # read here, and the rules run on the batches as a worker runs them
+            shards = iter([winpool.read_here(windows, mapping, rules, cache_key)])
+        done = _kept(shards, pooled)
         pairs = zip(files, formats, strict=True)
         return [next(done) if k in winpool.FORMATS else read_log(f, k, mapping) for f, k in pairs]
     evtx = [f for f, k in zip(files, formats, strict=True) if k == "evtx"]

@@ -150,6 +150,24 @@ def _results(payloads: Sequence[Payload], paths: Sequence[Path] | None = None) -
     return out
 
 
+def read_here(
+    items: Sequence[Item],
+    mapping: dict[str, str] | None,
+    rules: Sequence[CompiledRule] | None = None,
+    cache_key: str | None = None,
+) -> Shard:
+    """The files read in this process, as one shard, and with ``rules`` evaluated as a worker does: on
+    the batches (:func:`~aptcatch.hunt.sigma.vector_batch.run_payloads`), no segment made per file."""
+    payloads = list(read_batches(items, mapping))
+    results = _results(payloads, [p for p, _ in items])
+    if not rules:
+        return Shard(results, None)
+    from aptcatch.hunt.sigma.vector import VectorSigma
+    from aptcatch.hunt.sigma.vector_batch import run_payloads
+
+    return Shard(results, run_payloads(VectorSigma(rules, cache_key=cache_key), payloads))
+
+
 def read_pooled(
     items: Sequence[Item],
     mapping: dict[str, str] | None,
