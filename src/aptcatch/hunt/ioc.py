@@ -270,6 +270,34 @@ class _Source:
         return f"({rows} WHERE {c} IS NOT NULL)"
 
 
+@dataclass
+class _Run:
+    """Consecutive small files whose tables are consecutive slices of one shared table (the files of one
+    batch, :meth:`ReadResult.shared_table`): stacked with one slice instead of one table per file."""
+
+    table: pa.Table
+    start: int
+    stop: int
+    files: list[int]
+    rows: list[int]
+
+    def add(self, file_id: int, rows: int) -> None:
+        self.files.append(file_id)
+        self.rows.append(rows)
+        self.stop += rows
+
+    def stacked(self) -> pa.Table:
+        """The observed columns of the run's rows, with each row's ``__row`` (in its file) and ``__file``."""
+        present = set(self.table.column_names)
+        wanted = [f for fields in OBSERVED.values() for f in fields if f in present]
+        sizes = np.asarray(self.rows, dtype=np.int64)
+        total = int(sizes.sum())
+        firsts = np.repeat(np.cumsum(sizes) - sizes, sizes)
+        part = self.table.slice(self.start, total).select(wanted)
+        part = part.append_column("__row", pa.array(np.arange(total, dtype=np.int64) - firsts))
+        return part.append_column("__file", pa.array(np.repeat(np.asarray(self.files, np.int64), sizes)))
+
+
 class Sweeper:
     """The indicators loaded once into DuckDB join tables; :meth:`sweep` runs them over read results."""
 
@@ -290,8 +318,18 @@ class Sweeper:
         con = self.con
         sources: list[_Source] = []
         small: list[pa.Table] = []  # small files are stacked into one table: one query part, not N
+        runs: list[_Run] = []  # small files that are consecutive slices of one shared table (a batch)
         for file_id, r in enumerate(results):
             if r.rows == 0:
+                continue
+            shared = r.shared_table() if r.rows < SMALL_FILE else None
+            if shared is not None:
+                table, start = shared
+                if runs and runs[-1].table is table and runs[-1].stop == start:
+                    runs[-1].add(file_id, r.rows)
+                else:
+                    runs.append(_Run(table, start, start, [], []))
+                    runs[-1].add(file_id, r.rows)
                 continue
             observed = r.observed()
             present = set(observed.column_names)
@@ -307,6 +345,7 @@ class Sweeper:
             host = r.url_host if r.url_host in present else None
             sources.append(_Source(f"log_{file_id}", str(file_id), _columns(table), host))
             con.register(sources[-1].name, table)
+        small += [run.stacked() for run in runs]
         if small:
             stacked = pa.concat_tables(small, promote_options="permissive")
             sources.append(_Source("log_small", "__file", _columns(stacked, shared=False)))

@@ -159,6 +159,12 @@ class ReadResult:
         reader that builds its full table lazily answers without building it."""
         return self.table
 
+    def shared_table(self) -> tuple[pa.Table, int] | None:
+        """When this result's ``table`` is a slice of one table several results share (the files of a
+        batch), that table and the row it starts at: readers of many small files can then work on the
+        whole table once. None otherwise."""
+        return None
+
     def take(self, rows: Sequence[int], columns: Sequence[str]) -> pa.Table:
         """These columns (those the table has) of the events at these row numbers, in that order."""
         have = set(self.table.column_names)

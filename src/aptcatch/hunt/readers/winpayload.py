@@ -204,6 +204,7 @@ class PayloadResult(ReadResult):
         self._payload, self._file_id, self._start, self._rows = payload, file_id, start, rows
         self._path = path
         self._table: pa.Table | None = None
+        self._replaced = False
         self._originals: Sequence[str] | None = None
         self._cut_originals = True
         self.format, self.bad_lines, self.errors = fmt, bad, errors
@@ -236,6 +237,11 @@ class PayloadResult(ReadResult):
     @table.setter
     def table(self, value: pa.Table) -> None:
         self._table = value
+        self._replaced = True
+
+    def shared_table(self) -> tuple[pa.Table, int] | None:
+        """The batch's normalised table and this file's first row in it (unless a table was set)."""
+        return None if self._replaced else (self._payload.normal, self._start)
 
     @property
     def originals(self) -> Sequence[str] | None:
