@@ -223,3 +223,23 @@ def test_pooled_results_carry_the_callers_own_paths(logs: Path) -> None:
     got = [r.path for s in shards for r in s.results]
     assert got == [p for p, _ in items]
     assert all(a is b for a, (b, _) in zip(got, items, strict=True))
+
+
+@pytest.mark.parametrize("cores", [1, 2])
+def test_alert_rows_of_batch_files_equal_per_file_reads(
+    logs: Path, rules: RuleSet, monkeypatch: pytest.MonkeyPatch, cores: int
+) -> None:
+    from aptcatch.hunt import output
+    from aptcatch.hunt.readers.winpayload import PayloadResult
+
+    monkeypatch.setattr(winpool, "MIN_BYTES", 0)  # cores=2: read in workers, originals as one array
+    _, results, run = _hunt(logs, rules, cores=cores)
+    wanted: dict[int, set[int]] = {}
+    for h in run.hits:
+        wanted.setdefault(h.file_id, set()).add(h.row)
+    wanted.setdefault(3, set()).add(0)  # the proxy log between the Windows files
+    together = output.event_rows(results, wanted)
+    monkeypatch.setattr(PayloadResult, "shared_table", lambda self: None)
+    monkeypatch.setattr(PayloadResult, "shared_originals", lambda self: None)
+    assert output.event_rows(results, wanted) == together
+    assert len({f for f, _ in together}) >= 4 and all(v["event.original"] for v in together.values())

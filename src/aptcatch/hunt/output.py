@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
@@ -61,19 +63,50 @@ EVENT_COLUMNS = ("@timestamp", "host.name", "event.dataset", "event.code")
 def event_rows(
     results: Sequence[ReadResult], wanted: dict[int, set[int]]
 ) -> dict[tuple[int, int], dict[str, Any]]:
-    """The alert columns and ``event.original`` of the wanted (file, row) events, read once per file."""
+    """The alert columns and ``event.original`` of the wanted (file, row) events, read once per file;
+    files that are slices of one shared table (a batch's) are read together, with one ``take``."""
     out: dict[tuple[int, int], dict[str, Any]] = {}
+    batches: dict[int, tuple[pa.Table, list[tuple[int, list[int], int]]]] = {}
     for file_id, ids in wanted.items():
         order = sorted(ids)
-        picked = results[file_id].take(order, EVENT_COLUMNS)
-        columns = [
-            picked.column(c).to_pylist() if c in picked.column_names else [None] * len(order)
-            for c in EVENT_COLUMNS
-        ]
-        originals = results[file_id].original(order)
-        for i, *values, raw in zip(order, *columns, originals, strict=True):
-            out[(file_id, i)] = {**dict(zip(EVENT_COLUMNS, values, strict=True)), "event.original": raw}
+        shared = results[file_id].shared_table()
+        if shared is None:
+            picked = results[file_id].take(order, EVENT_COLUMNS)
+            _fill(out, [(file_id, order)], picked, results[file_id].original(order))
+            continue
+        table, start = shared
+        batches.setdefault(id(table), (table, []))[1].append((file_id, order, start))
+    for table, members in batches.values():
+        index = pa.array(np.concatenate([np.asarray(o, np.int64) + s for _, o, s in members]))
+        picked = table.select([c for c in EVENT_COLUMNS if c in table.column_names]).take(index)
+        texts = [results[f].shared_originals() for f, _, _ in members]
+        first = texts[0]
+        if first is not None and all(t is not None and t[0] is first[0] for t in texts):
+            rows = np.concatenate(
+                [np.asarray(o, np.int64) + t[1] for (_, o, _), t in zip(members, texts, strict=True) if t]
+            )
+            originals = [None if v is None else str(v) for v in first[0].take(pa.array(rows)).to_pylist()]
+        else:
+            originals = [v for f, o, _ in members for v in results[f].original(o)]
+        _fill(out, [(f, o) for f, o, _ in members], picked, originals)
     return out
+
+
+def _fill(
+    out: dict[tuple[int, int], dict[str, Any]],
+    files: list[tuple[int, list[int]]],
+    picked: pa.Table,
+    originals: Sequence[str | None],
+) -> None:
+    """``out[(file, row)]`` for the rows of ``files`` in order, from the rows of ``picked`` and
+    ``originals`` in the same order."""
+    count = sum(len(o) for _, o in files)
+    columns = [
+        picked.column(c).to_pylist() if c in picked.column_names else [None] * count for c in EVENT_COLUMNS
+    ]
+    keys = [(f, i) for f, order in files for i in order]
+    for key, *values, raw in zip(keys, *columns, originals, strict=True):
+        out[key] = {**dict(zip(EVENT_COLUMNS, values, strict=True)), "event.original": raw}
 
 
 def alerts(

@@ -165,6 +165,11 @@ class ReadResult:
         whole table once. None otherwise."""
         return None
 
+    def shared_originals(self) -> tuple[pa.Array, int] | None:
+        """Like :meth:`shared_table`, for the raw texts: one Arrow array several results are slices of,
+        and where this one starts (the same row as in the shared table). None otherwise."""
+        return None
+
     def take(self, rows: Sequence[int], columns: Sequence[str]) -> pa.Table:
         """These columns (those the table has) of the events at these row numbers, in that order."""
         have = set(self.table.column_names)

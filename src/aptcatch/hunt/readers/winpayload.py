@@ -243,6 +243,14 @@ class PayloadResult(ReadResult):
         """The batch's normalised table and this file's first row in it (unless a table was set)."""
         return None if self._replaced else (self._payload.normal, self._start)
 
+    def shared_originals(self) -> tuple[pa.Array, int] | None:
+        """The batch's originals when they are one Arrow array (a payload from a worker), and this
+        file's first row in it (unless originals were set)."""
+        texts = self._payload.originals
+        if not self._cut_originals or not isinstance(texts, (pa.Array, pa.ChunkedArray)):
+            return None
+        return texts, self._start
+
     @property
     def originals(self) -> Sequence[str] | None:
         if self._cut_originals:
