@@ -14,6 +14,9 @@ Modes:
   segment plans of earlier runs read from the plan cache (what every hunt after the first one does);
   ``hunt-plan``: the same with the plan cache emptied first, so every event shape is planned (the
   first hunt with a new rule set); it runs before ``hunt`` in each round and writes the plans it reads;
+* ``hunt-one-core``: the hunt as ``aptcatch hunt --cores 1`` runs it: the DuckDB engine with the rules
+  given beforehand, the files read in this process and the rules run on the read batches
+  (:func:`aptcatch.hunt.engines.winpool.read_here`);
 * ``hunt-cores``: the hunt as ``aptcatch hunt`` runs it, on every core: the DuckDB engine with the
   rules given beforehand (``prepare_sigma``), so large inputs are read and evaluated in one worker
   process per core (:mod:`aptcatch.hunt.engines.winpool`; plans from the cache); ``cpu_s`` is the
@@ -67,6 +70,7 @@ MODES = (
     "bare",
     "hunt-plan",
     "hunt",
+    "hunt-one-core",
     "hunt-cores",
     "sqlite-convert",
     "sqlite",
@@ -240,13 +244,16 @@ def measure(mode: str, paths: list[Path], opts: dict[str, Any]) -> dict[str, Any
             "rules_applied": len(run.applied),
         }
         start = t_rules  # the hunt itself, rules already compiled
-    elif mode == "hunt-cores":
-        from aptcatch.hunt.engines import EngineOptions, open_engine
+    elif mode in ("hunt-cores", "hunt-one-core"):
+        from aptcatch.hunt.engines import EngineOptions, open_engine, winpool
 
+        if "min_bytes" in opts:  # the pool's threshold, for hunt_pool_breakeven.py
+            winpool.MIN_BYTES = int(opts["min_bytes"])
+        options = EngineOptions(cores=1) if mode == "hunt-one-core" else EngineOptions()
         rs = _load_rules()
         t_rules = time.perf_counter()
         cpu0 = _cpu_s()
-        with subprocess_runs.TreeMemory() as memory, open_engine("duckdb", EngineOptions()) as engine:
+        with subprocess_runs.TreeMemory() as memory, open_engine("duckdb", options) as engine:
             engine.prepare_sigma(rs.rules, cache_key=rs.key)
             results = engine.read([str(p) for p in paths]).results
             t_read = time.perf_counter()
@@ -326,7 +333,7 @@ def _scenario(
         bare = modes_out["bare"]
         events = bare["events"]
         out["events"] = events
-        for m in ("bare", "hunt-plan", "hunt", "hunt-cores", "sqlite"):
+        for m in ("bare", "hunt-plan", "hunt", "hunt-one-core", "hunt-cores", "sqlite"):
             if m in modes_out:
                 modes_out[m]["events_per_s"] = round(events / modes_out[m]["seconds"])
                 modes_out[m]["ratio_to_bare"] = round(modes_out[m]["seconds"] / bare["seconds"], 2)
@@ -376,7 +383,7 @@ def main() -> None:
         (tmp / "data").mkdir()
         paths = subprocess_runs.replicate(files, copies, tmp / "data")
         opts.update(sqlite_every=args.sqlite_every, scaled=True)
-        scaled_modes = ["bare", "hunt-plan", "hunt", "hunt-cores", "sqlite"]
+        scaled_modes = ["bare", "hunt-plan", "hunt", "hunt-one-core", "hunt-cores", "sqlite"]
         result[f"{copies}x"] = _scenario(paths, scaled_modes, args.repeat, env, opts)
     result["machine"]["load_avg_at_end"] = os.getloadavg()
     OUT.parent.mkdir(parents=True, exist_ok=True)
