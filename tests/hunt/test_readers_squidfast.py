@@ -17,7 +17,7 @@ import pyarrow as pa
 import pytest
 
 from aptcatch.hunt.readers import squid, squidfast
-from aptcatch.hunt.readers.duck import STATE, LineResult, query_lines
+from aptcatch.hunt.readers.duck import MAX_LINE, STATE, LineResult, query_lines
 
 pytestmark = pytest.mark.skipif(not squidfast.available(), reason="the C extension _winfast is not built")
 
@@ -251,6 +251,20 @@ def test_files_the_c_cut_refuses_are_read_by_sql(
     assert squidfast.observed(path, squid._native(observed=True)) is None
     fast, slow = _both(path, monkeypatch)
     _same(fast, slow)
+
+
+def test_a_line_of_duckdbs_maximum_size_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB rejects a line of ``max_line_size`` bytes already (not only a longer one); the C cut must
+    leave such a file to the SQL, or the lines after it are numbered one off."""
+    good, path = _GOOD.encode() + b"\n", tmp_path / "long.log"
+    select = squid._native(observed=True)
+    path.write_bytes(good + b"x" * (MAX_LINE - 1) + b"\n" + good)
+    assert squidfast.observed(path, select) is not None
+    path.write_bytes(good + b"x" * MAX_LINE + b"\n" + good)
+    assert squidfast.observed(path, select) is None
+    fast, slow = _both(path, monkeypatch)
+    _same(fast, slow)
+    assert (fast.rows, fast.bad_lines) == (2, 1)
 
 
 def test_refused_when_not_built_or_switched_off(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@
  * text, a control character) is returned as SLOW, and the Python side runs the SQL on it; a file
  * with a byte DuckDB cuts or rejects differently (a carriage return, \x01 of the field delimiter) is
  * refused as a whole (status 1) and read by SQL as before. The state and columns are checked against
- * the SQL's on the same lines by tests/hunt/test_squid_fast.py.
+ * the SQL's on the same lines by tests/hunt/test_readers_squidfast.py.
  */
 #include "_winfast.h"
 
@@ -22,7 +22,8 @@ enum { S_EVENT = 0, S_SKIP = 1, S_BAD = 2, S_SLOW = 3 };
 enum { C_CLIENT, C_PEER, C_URL, C_DOMAIN, N_COLS };
 #define NULL_SPAN UINT32_MAX
 #define MAX_RANGE (1u << 30) /* a range of 1 GiB or more is refused (int32 Arrow offsets) */
-#define MAX_LINE_C (16u << 20) /* lines longer than DuckDB's max_line_size: the file goes to SQL */
+#define MAX_LINE_C (16u << 20) /* DuckDB's max_line_size: it rejects a line of this many bytes or more, so
+                                   such a line sends the file to SQL */
 
 /* byte classes: 0 field text, 1 blank (space, tab), 2 slow (another control byte, non-ASCII),
    3 refused (\r, \x01) */
@@ -290,7 +291,7 @@ static void run_cut(Cut *C) {
         const unsigned char *stop = nl ? nl : end;
         Span cols[N_COLS];
         for (int k = 0; k < N_COLS; k++) cols[k] = (Span){NULL_SPAN, 0};
-        int st = (size_t)(stop - p) > MAX_LINE_C ? -1 : cut_line(s, p, (size_t)(stop - p), cols);
+        int st = (size_t)(stop - p) >= MAX_LINE_C ? -1 : cut_line(s, p, (size_t)(stop - p), cols);
         if (st < 0) {
             C->status = 1;
             return;

@@ -10,7 +10,7 @@ What stays exact: the C side handles only lines of printable ASCII and tabs and 
 rules on them. Every other line (non-ASCII text, control bytes) comes back as *slow* and the reader's
 own SQL runs on it here, so its state and columns are the SQL's by construction. A file that DuckDB
 cuts into lines differently from a plain split on ``\\n`` (a byte-order mark, a carriage return, the
-delimiter's ``\\x01``, a line longer than DuckDB's limit, a line that is not UTF-8, which DuckDB
+delimiter's ``\\x01``, a line of DuckDB's limit or longer, a line that is not UTF-8, which DuckDB
 rejects) is refused as a whole (:func:`observed` returns None) and read by SQL as before: the line
 positions the lazy result keeps must be the ones DuckDB's later scans of the file give.
 """
