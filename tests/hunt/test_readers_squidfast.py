@@ -278,6 +278,11 @@ def test_refused_when_not_built_or_switched_off(tmp_path: Path, monkeypatch: pyt
     with monkeypatch.context() as m:
         m.setattr(squidfast, "_winfast", None)
         assert squidfast.observed(path, select) is None
+    with monkeypatch.context() as m:  # Windows: no pread/preadv, the SQL reads the file
+        m.delattr(squidfast.os, "preadv")
+        m.delattr(squidfast.os, "pread")
+        assert squidfast.observed(path, select) is None
+        assert squid.read_squid(path).rows == 1
 
 
 def test_ranges_end_after_a_newline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

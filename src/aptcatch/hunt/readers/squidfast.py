@@ -42,8 +42,10 @@ SLOW = 3
 
 
 def available() -> bool:
-    """Whether the C cut can run here (the extension imports and ``APTCATCH_NO_C`` is not set)."""
-    return _winfast is not None and not os.environ.get("APTCATCH_NO_C")
+    """Whether the C cut can run here: the extension imports, ``APTCATCH_NO_C`` is not set, and the OS
+    has ``pread``/``preadv`` (not Windows, where the extension may still be built for the EVTX reader)."""
+    positioned = hasattr(os, "pread") and hasattr(os, "preadv")
+    return _winfast is not None and positioned and not os.environ.get("APTCATCH_NO_C")
 
 
 def threads() -> int:
