@@ -77,6 +77,15 @@ _PARTS = {
         "http://h.example/a://b",
         "x://",
         "http://@/",
+        "a/b://C.example/",  # '://' after other text: the host is what follows it
+        ":://h.example",
+        "http://a@b?c@d.example/",  # '@' after '?': the user part ends at the host's end
+        "http://h.example#x@y",
+        "http://h.example/p@q",
+        "http://u@:80/",
+        "http://[A]b]/",
+        "x://[AB::1]:1",
+        "HTTP://H.EXAMPLE",
     ],
     "ident": ["alice", "-", "Bob"],
     "hier": [
@@ -218,6 +227,22 @@ def test_mutated_lines_match_the_sql(
         lines.append("".join(chars))
     fast, slow = _both(_write(tmp_path / "m.log", lines, end=rng.choice(["\n", ""])), monkeypatch)
     _same(fast, slow)
+
+
+def test_an_odd_byte_at_every_position_of_a_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A line of printable ASCII is checked 8 bytes at a time: a control or non-ASCII byte (or a tab,
+    a blank the fast split does not cut on) must send it down the byte-by-byte path wherever it sits,
+    in a whole word or in the tail; lines of 0 to 24 bytes end at and around word borders."""
+    lines = [_GOOD[:k] for k in range(25)]
+    nine = _GOOD.rsplit(" ", 1)[0]  # no content type: the tail of the line is in hierarchy/peer
+    for odd, base in itertools.product(("\t", "\x0b", "\x00", "\x1f", "\x7f", "é"), (_GOOD, nine)):
+        lines += [base[:k] + odd + base[k:] for k in range(len(base) + 1)]
+        lines += [base[:k] + odd for k in (7, 8, 15, 16)]
+    path = _write(tmp_path / "odd.log", lines)
+    assert squidfast.observed(path, squid._native(observed=True)) is not None
+    fast, slow = _both(path, monkeypatch)
+    _same(fast, slow)
+    assert fast.rows > 100 and fast.bad_lines > 100
 
 
 @pytest.mark.parametrize(
