@@ -7,8 +7,8 @@
  * library reads this layout (runs of blanks, per-field shapes) into Arrow columns, and every cheaper
  * SQL form measured (BENCHMARKS.md, IOC sweep) was no faster. So the lazy read's columns (the state of
  * each line, source.ip, destination.ip, url.full, url.domain) are computed here with the same rules
- * as the SQL, byte by byte, in one pass, without the GIL, on a range of a read-only buffer (the
- * file, mapped), so that ranges run in parallel threads.
+ * as the SQL, byte by byte, in one pass, without the GIL, on a range of a buffer (a range of the
+ * file, read into it by squidfast.py), so that ranges run in parallel threads.
  *
  * Only plain lines are handled here: printable ASCII and tabs. A line with any other byte (non-ASCII
  * text, a control character) is returned as SLOW, and the Python side runs the SQL on it; a file
