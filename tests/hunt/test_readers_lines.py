@@ -139,3 +139,24 @@ def test_rejected_lines_shift_positions_not_rows(tmp_path: Path) -> None:
     assert [e.split(":")[0] for e in r.errors] == ["line 2", "line 6", "line 7"]
     assert r.original([0, 1, 2, 3]) == good[:4]
     assert r.table.column("url.domain").to_pylist() == [f"h{n}.example" for n in range(4)]
+
+
+@pytest.mark.parametrize("extra", [-1, 0, 1])
+def test_a_line_at_the_size_limit_counts_alike_in_both_cuts(
+    tmp_path: Path, small_buffers: None, extra: int
+) -> None:
+    """DuckDB rejects a line of MAX_LINE bytes or more; the Python cut (a file with a stray CR) must
+    reject the same lines, or its later lines are numbered unlike DuckDB's."""
+    good = "1286536309.450 1 192.168.0.2 TCP_MISS/200 1 GET http://a.example/ - HIER_DIRECT/- -"
+    long = "x" * (duck.MAX_LINE + extra)
+    rejected = extra >= 0
+    for stray in ("", "\r"):  # without a CR DuckDB cuts the file; with one, cut_lines does
+        path = tmp_path / f"a{len(stray)}.log"
+        last = good.replace("a.example/", f"a.example/{stray}x")  # a CR inside a field: still an event
+        path.write_bytes(f"{good}\n{long}\nnot a squid line\n{last}\n".encode())
+        r = read_log(path, "squid")
+        assert isinstance(r, duck.LineResult) and r.strict == (stray == ""), stray
+        assert r.bad_lines == 2 and r.rows == 2, (stray, extra)
+        assert [e.split(":")[0] for e in r.errors] == ["line 2", "line 3"], (stray, extra)
+        assert (r.errors[0].endswith("line size over maximum")) == rejected, (stray, r.errors)
+        assert r.original([0, 1]) == [good, last]

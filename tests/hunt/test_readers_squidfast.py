@@ -334,10 +334,13 @@ def test_the_c_function_checks_its_range() -> None:
     c = squidfast._winfast
     assert c is not None
     with pytest.raises(ValueError, match="range"):
-        c.squid_native(b"abc\n", 2, 9)
+        c.squid_native(b"abc\n", 2, 9, MAX_LINE)
     with pytest.raises(ValueError, match="range"):
-        c.squid_native(b"abc\n", 3, 1)
-    status, lines, state, columns, slow = c.squid_native(_GOOD.encode() + b"\n\nx\n", 0, len(_GOOD) + 4)
+        c.squid_native(b"abc\n", 3, 1, MAX_LINE)
+    with pytest.raises(ValueError, match="max_line"):
+        c.squid_native(b"abc\n", 0, 4, 0)
+    data = _GOOD.encode() + b"\n\nx\n"
+    status, lines, state, columns, slow = c.squid_native(data, 0, len(data), MAX_LINE)
     assert (status, lines, bytes(state), slow) == (0, 3, bytes([0, 1, 2]), None)
     assert [spec[:2] for spec in columns] == [(3, 2), (3, 2), (3, 2), (3, 2)]
 

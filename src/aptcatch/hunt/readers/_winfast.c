@@ -140,7 +140,7 @@ static PyTypeObject BatchType = {
 
 static PyMethodDef module_methods[] = {
     {"squid_native", wf_squid_native, METH_VARARGS,
-     "squid_native(buffer, start, stop) -> (0, lines, state, columns, slow) or (1, 0): Squid native lines"},
+     "squid_native(buffer, start, stop, max_line) -> (0, lines, state, columns, slow) or (1, 0): Squid lines"},
     {NULL, NULL, 0, NULL},
 };
 

@@ -22,8 +22,6 @@ enum { S_EVENT = 0, S_SKIP = 1, S_BAD = 2, S_SLOW = 3 };
 enum { C_CLIENT, C_PEER, C_URL, C_DOMAIN, N_COLS };
 #define NULL_SPAN UINT32_MAX
 #define MAX_RANGE (1u << 30) /* a range of 1 GiB or more is refused (int32 Arrow offsets) */
-#define MAX_LINE_C (16u << 20) /* DuckDB's max_line_size: it rejects a line of this many bytes or more, so
-                                   such a line sends the file to SQL */
 
 /* byte classes: 0 field text, 1 blank (space, tab), 2 slow (another control byte, non-ASCII),
    3 refused (\r, \x01) */
@@ -210,6 +208,8 @@ typedef struct {
 typedef struct {
     const unsigned char *base;
     size_t size;
+    size_t max_line; /* DuckDB's max_line_size: it rejects a line of this many bytes or more, so such a
+                        line sends the file to SQL */
     int status; /* 0 done, 1 refused (SQL reads the file), 2 out of memory */
     size_t lines;
     unsigned char *state;
@@ -291,7 +291,7 @@ static void run_cut(Cut *C) {
         const unsigned char *stop = nl ? nl : end;
         Span cols[N_COLS];
         for (int k = 0; k < N_COLS; k++) cols[k] = (Span){NULL_SPAN, 0};
-        int st = (size_t)(stop - p) >= MAX_LINE_C ? -1 : cut_line(s, p, (size_t)(stop - p), cols);
+        int st = (size_t)(stop - p) >= C->max_line ? -1 : cut_line(s, p, (size_t)(stop - p), cols);
         if (st < 0) {
             C->status = 1;
             return;
@@ -327,17 +327,18 @@ static PyObject *take_memory(char **p, size_t len) {
 
 PyObject *wf_squid_native(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_buffer view;
-    Py_ssize_t start, stop;
-    if (!PyArg_ParseTuple(args, "y*nn", &view, &start, &stop)) return NULL;
-    if (start < 0 || stop < start || stop > view.len || (size_t)(stop - start) >= MAX_RANGE) {
+    Py_ssize_t start, stop, max_line;
+    if (!PyArg_ParseTuple(args, "y*nnn", &view, &start, &stop, &max_line)) return NULL;
+    if (start < 0 || stop < start || stop > view.len || (size_t)(stop - start) >= MAX_RANGE || max_line < 1) {
         PyBuffer_Release(&view);
-        PyErr_SetString(PyExc_ValueError, "squid_native: the range is outside the buffer or 1 GiB or more");
+        PyErr_SetString(PyExc_ValueError, "squid_native: the range is outside the buffer or 1 GiB or more, or max_line < 1");
         return NULL;
     }
     Cut C;
     memset(&C, 0, sizeof C);
     C.base = (const unsigned char *)view.buf + start;
     C.size = (size_t)(stop - start);
+    C.max_line = (size_t)max_line;
     Py_BEGIN_ALLOW_THREADS
     run_cut(&C);
     Py_END_ALLOW_THREADS

@@ -136,7 +136,7 @@ def cut_lines(path: Path) -> tuple[pa.Table, list[tuple[int, str]]]:
         for n, raw in enumerate(fh, 1):
             raw = raw[:-1] if raw.endswith(b"\n") else raw
             raw = raw[:-1] if raw.endswith(b"\r") else raw
-            if len(raw) > MAX_LINE:
+            if len(raw) >= MAX_LINE:  # DuckDB rejects a line of max_line_size bytes too
                 rejected.append((n, "LINE SIZE OVER MAXIMUM"))
                 continue
             try:

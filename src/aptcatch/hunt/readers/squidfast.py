@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from aptcatch.hunt.readers import duck
 from aptcatch.hunt.readers.duck import STATE, connect
 
 try:
@@ -101,7 +102,7 @@ def _cut(fd: int, start: int, stop: int) -> tuple[tuple[Any, ...], list[str]] | 
     view = memoryview(_buffer(size))[:size]
     if os.preadv(fd, [view], start) != size:  # the file changed under the read
         return None
-    cut = _winfast.squid_native(view, 0, size)
+    cut = _winfast.squid_native(view, 0, size, duck.MAX_LINE)  # the limit DuckDB's scans use
     if cut[0] != 0:
         return None
     texts = []
