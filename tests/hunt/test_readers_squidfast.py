@@ -233,6 +233,7 @@ def test_an_odd_byte_at_every_position_of_a_line(tmp_path: Path, monkeypatch: py
     """A line of printable ASCII is checked 8 bytes at a time: a control or non-ASCII byte (or a tab,
     a blank the fast split does not cut on) must send it down the byte-by-byte path wherever it sits,
     in a whole word or in the tail; lines of 0 to 24 bytes end at and around word borders."""
+    monkeypatch.setattr(squidfast, "MAX_SLOW", 1.0)  # most of these lines are slow: cut them anyway
     lines = [_GOOD[:k] for k in range(25)]
     nine = _GOOD.rsplit(" ", 1)[0]  # no content type: the tail of the line is in hierarchy/peer
     for odd, base in itertools.product(("\t", "\x0b", "\x00", "\x1f", "\x7f", "é"), (_GOOD, nine)):
@@ -359,3 +360,16 @@ def test_a_sweep_on_the_c_cut_finds_what_the_sql_finds(
     got = {(m.row_id, m.itype, m.value) for m in sweep([fast], iocs)}
     assert got == {(m.row_id, m.itype, m.value) for m in sweep([slow], iocs)}
     assert len(got) > 100
+
+
+def test_a_file_of_mostly_slow_lines_is_left_to_the_sql(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    select = squid._native(observed=True)
+    accented = _GOOD.replace("alice", "élise")
+    path = _write(tmp_path / "a.log", [accented] * 3 + [_GOOD])
+    assert squidfast.observed(path, select) is None  # 3 of 4 lines would go to the SQL one by one
+    fast, slow = _both(path, monkeypatch)
+    _same(fast, slow)
+    path = _write(tmp_path / "b.log", [accented] + [_GOOD] * 3)
+    assert squidfast.observed(path, select) is not None

@@ -40,6 +40,7 @@ CHUNK = 32 * 2**20  # bytes per range: ranges are what threads share out, and bo
 MAX_RANGE = 2**30  # the C side refuses a range this long (one line of ~1 GiB; DuckDB rejects it anyway)
 BOM = b"\xef\xbb\xbf"  # DuckDB drops it from the first line
 SLOW = 3
+MAX_SLOW = 0.25  # above this share of a range's lines going to the SQL one by one, the SQL reads it all
 
 
 def available() -> bool:
@@ -107,7 +108,10 @@ def _cut(fd: int, start: int, stop: int) -> tuple[tuple[Any, ...], list[str]] | 
         return None
     texts = []
     if cut[4] is not None:
-        for _line, a, b in np.frombuffer(cut[4], dtype=np.int64).reshape(-1, 3).tolist():
+        slow = np.frombuffer(cut[4], dtype=np.int64).reshape(-1, 3)
+        if len(slow) > MAX_SLOW * cut[1]:  # mostly lines for the SQL: the SQL reads the file at once
+            return None
+        for _line, a, b in slow.tolist():
             try:
                 texts.append(bytes(view[a:b]).decode("utf-8"))
             except UnicodeDecodeError:  # DuckDB rejects the line, and numbers the others without it
