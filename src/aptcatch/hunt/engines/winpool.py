@@ -45,7 +45,11 @@ if TYPE_CHECKING:
     from aptcatch.hunt.sigma.rules import CompiledRule
 
 FORMATS = ("evtx", "windows-json")
-MIN_BYTES = 64 * 2**20  # below this a pool's start-up (0.5-1 s) costs more than it saves
+# Below this many bytes of Windows event files the pool's start-up (the forkserver's imports, the rules
+# sent to each worker) costs more than the second core saves: measured on 2 cores with the SigmaHQ
+# Windows rules (benchmarks/hunt_pool_breakeven.py), the pool took 1.13x the one-process hunt at 437 MiB
+# and 0.91x at 582 MiB. More cores would pay sooner; this is the 2-core figure.
+MIN_BYTES = 512 * 2**20
 Item = tuple[Path, str]  # a file and its format (one of FORMATS)
 
 _WORKER: dict[str, Any] = {}
