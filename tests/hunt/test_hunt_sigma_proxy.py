@@ -4,15 +4,13 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner
 
-from aptcatch.cli import cli
 from aptcatch.hunt.sigma.convert import PROXY_FIELDS
+from tests.hunt.test_hunt_sigma import _hunt
 
 _NATIVE = [
     # 1: the lure's scriptlet fetched from a dynamic-DNS host
@@ -91,18 +89,6 @@ def _logs(tmp_path: Path) -> Path:
     (logs / "access.log").write_text("\n".join(_NATIVE) + "\n")
     (logs / "combined.log").write_text("\n".join(_COMBINED) + "\n")
     return logs
-
-
-def _hunt(*args: str) -> tuple[int, list[dict[str, Any]], dict[str, Any]]:
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "s.json"
-        result = CliRunner().invoke(
-            cli, ["hunt", "--no-knowledge", "--iocs", "/dev/null", "--json", "--summary", str(path), *args]
-        )
-        summary = json.loads(path.read_text()) if path.exists() else {}
-    assert result.exit_code in (0, 1), result.output
-    alerts = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
-    return result.exit_code, alerts, summary
 
 
 def _fired(alerts: list[dict[str, Any]]) -> set[tuple[str, str, str]]:
