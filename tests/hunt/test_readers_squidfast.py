@@ -149,8 +149,8 @@ def _line(rng: random.Random) -> str:
     return out
 
 
-def _write(path: Path, lines: list[str], end: str = "\n") -> Path:
-    path.write_bytes(("\n".join(lines) + end).encode("utf-8"))
+def _write(path: Path, lines: list[str], end: str = "\n", nl: str = "\n") -> Path:
+    path.write_bytes((nl.join(lines) + (nl if end == "\n" else end)).encode("utf-8"))
     return path
 
 
@@ -179,11 +179,12 @@ def _same(fast: LineResult, slow: LineResult) -> None:
     assert fast.original(picked) == slow.original(picked)
 
 
+@pytest.mark.parametrize("nl", ["\n", "\r\n"])
 def test_generated_lines_match_the_sql(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_ranges: None
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, tiny_ranges: None, nl: str
 ) -> None:
     rng = random.Random(11)
-    path = _write(tmp_path / "access.log", [_GOOD] + [_line(rng) for _ in range(3000)])
+    path = _write(tmp_path / "access.log", [_GOOD] + [_line(rng) for _ in range(3000)], nl=nl)
     select = squid._native(observed=True)
     cut = squidfast.observed(path, select)
     assert cut is not None, "a file of plain and slow lines must be cut in C"
@@ -251,8 +252,8 @@ def test_an_odd_byte_at_every_position_of_a_line(tmp_path: Path, monkeypatch: py
     [[""], ["", "", _GOOD], [_GOOD, "", ""], [_GOOD], ["   ", _GOOD, "\t"], ["x"] * 3 + [_GOOD]],
 )
 def test_blank_and_edge_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: list[str]) -> None:
-    for end in ("\n", ""):
-        path = _write(tmp_path / "e.log", lines, end)
+    for end, nl in (("\n", "\n"), ("", "\n"), ("\n", "\r\n"), ("", "\r\n")):
+        path = _write(tmp_path / "e.log", lines, end, nl)
         if path.stat().st_size:
             assert squidfast.observed(path, squid._native(observed=True)) is not None
         _same(*_both(path, monkeypatch))
@@ -262,11 +263,14 @@ def test_blank_and_edge_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, l
     "data",
     [
         b"\xef\xbb\xbf" + _GOOD.encode() + b"\n",  # DuckDB drops the byte-order mark
-        _GOOD.encode() + b"\r\n" + _GOOD.encode() + b"\r\n",  # CRLF
+        _GOOD.encode() + b"\r\n" + _GOOD.encode() + b"\n",  # a CRLF file with a bare LF
+        _GOOD.encode() + b"\n" + _GOOD.encode() + b"\r\n",  # an LF file with a CRLF
+        _GOOD.encode() + b"\r\n" + _GOOD.encode() + b"\r",  # a CRLF file ending in a bare CR
+        _GOOD.encode() + b"\r\n" + _GOOD.encode() + b"\rx\r\n",  # a stray CR in a CRLF file
         _GOOD.encode() + b"\n" + _GOOD.encode() + b"\rx\n",  # a stray carriage return
         _GOOD.encode() + b"\n" + b"a\x01\x02\x03\x04b\n" + _GOOD.encode() + b"\n",  # the delimiter
         _GOOD.encode() + b"\n\xff\xfe\n" + _GOOD.encode() + b"\n",  # not UTF-8: DuckDB rejects the line
-        b"caf\xc3\xa9 \r\n",  # a slow line that also has a carriage return
+        _GOOD.encode() + b"\ncaf\xc3\xa9 \rx\n",  # a slow line that also has a carriage return
     ],
 )
 def test_files_the_c_cut_refuses_are_read_by_sql(

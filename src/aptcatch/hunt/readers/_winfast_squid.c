@@ -12,8 +12,9 @@
  *
  * Only plain lines are handled here: printable ASCII and tabs. A line with any other byte (non-ASCII
  * text, a control character) is returned as SLOW, and the Python side runs the SQL on it; a file
- * with a byte DuckDB cuts or rejects differently (a carriage return, \x01 of the field delimiter) is
- * refused as a whole (status 1) and read by SQL as before. The state and columns are checked against
+ * with a byte DuckDB cuts or rejects differently (a carriage return other than the \r\n line ends of
+ * a file whose lines all end so, a bare \n in such a file, \x01 of the field delimiter) is refused
+ * as a whole (status 1) and read by SQL as before. The state and columns are checked against
  * the SQL's on the same lines by tests/hunt/test_readers_squidfast.py.
  */
 #include "_winfast.h"
@@ -211,6 +212,7 @@ typedef struct {
     size_t max_line; /* DuckDB's max_line_size: it rejects a line of this many bytes or more, so such a
                         line sends the file to SQL */
     int status; /* 0 done, 1 refused (SQL reads the file), 2 out of memory */
+    int crlf;   /* the file's lines end with \r\n (any other \r, or a bare \n, refuses it) */
     size_t lines;
     unsigned char *state;
     int64_t *slow; /* (line, start, end) per slow line, offsets relative to the range */
@@ -289,9 +291,16 @@ static void run_cut(Cut *C) {
     for (const unsigned char *p = s; p < end; line++) {
         const unsigned char *nl = find_char(p, (size_t)(end - p), '\n');
         const unsigned char *stop = nl ? nl : end;
+        if (C->crlf && nl) { /* every line of a CRLF file ends with \r\n, as DuckDB then requires */
+            if (stop == p || stop[-1] != '\r') {
+                C->status = 1;
+                return;
+            }
+            stop--;
+        }
         Span cols[N_COLS];
         for (int k = 0; k < N_COLS; k++) cols[k] = (Span){NULL_SPAN, 0};
-        int st = (size_t)(stop - p) >= C->max_line ? -1 : cut_line(s, p, (size_t)(stop - p), cols);
+        int st = (size_t)(stop - p) + (size_t)C->crlf >= C->max_line ? -1 : cut_line(s, p, (size_t)(stop - p), cols);
         if (st < 0) {
             C->status = 1;
             return;
@@ -328,7 +337,8 @@ static PyObject *take_memory(char **p, size_t len) {
 PyObject *wf_squid_native(PyObject *Py_UNUSED(module), PyObject *args) {
     Py_buffer view;
     Py_ssize_t start, stop, max_line;
-    if (!PyArg_ParseTuple(args, "y*nnn", &view, &start, &stop, &max_line)) return NULL;
+    int crlf = 0;
+    if (!PyArg_ParseTuple(args, "y*nnn|p", &view, &start, &stop, &max_line, &crlf)) return NULL;
     if (start < 0 || stop < start || stop > view.len || (size_t)(stop - start) >= MAX_RANGE || max_line < 1) {
         PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "squid_native: the range is outside the buffer or 1 GiB or more, or max_line < 1");
@@ -339,6 +349,7 @@ PyObject *wf_squid_native(PyObject *Py_UNUSED(module), PyObject *args) {
     C.base = (const unsigned char *)view.buf + start;
     C.size = (size_t)(stop - start);
     C.max_line = (size_t)max_line;
+    C.crlf = crlf;
     Py_BEGIN_ALLOW_THREADS
     run_cut(&C);
     Py_END_ALLOW_THREADS

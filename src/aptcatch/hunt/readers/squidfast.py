@@ -8,10 +8,11 @@ byte range of the file, without the GIL, so the ranges run on every core in thre
 
 What stays exact: the C side handles only lines of printable ASCII and tabs and computes the SQL's
 rules on them. Every other line (non-ASCII text, control bytes) comes back as *slow* and the reader's
-own SQL runs on it here, so its state and columns are the SQL's by construction. A file that DuckDB
-cuts into lines differently from a plain split on ``\\n`` (a byte-order mark, a carriage return, the
-delimiter's ``\\x01``, a line of DuckDB's limit or longer, a line that is not UTF-8, which DuckDB
-rejects) is refused as a whole (:func:`observed` returns None) and read by SQL as before: the line
+own SQL runs on it here, so its state and columns are the SQL's by construction. Lines end at
+``\\n``, or at ``\\r\\n`` when the first line ends so (DuckDB then wants every line to). A file that
+DuckDB cuts into lines otherwise (a byte-order mark, any other carriage return, the delimiter's
+``\\x01``, a line of DuckDB's limit or longer, a line that is not UTF-8, which DuckDB rejects) is
+refused as a whole (:func:`observed` returns None) and read by SQL as before: the line
 positions the lazy result keeps must be the ones DuckDB's later scans of the file give.
 """
 
@@ -96,14 +97,30 @@ def _buffer(size: int) -> bytearray:
     return buf
 
 
-def _cut(fd: int, start: int, stop: int) -> tuple[tuple[Any, ...], list[str]] | None:
+def _crlf(fd: int, size: int) -> bool | None:
+    """Whether the first line ends with ``\\r\\n`` (DuckDB then cuts every line there); None when it is
+    at least DuckDB's line limit long (the SQL reads the file)."""
+    at = 0
+    while at < size and at < duck.MAX_LINE + 1:
+        block = os.pread(fd, 1 << 16, at)
+        nl = block.find(b"\n")
+        if nl >= 0:
+            end = at + nl
+            return end > 0 and os.pread(fd, 1, end - 1) == b"\r"
+        if not block:
+            break
+        at += len(block)
+    return False if at >= size else None
+
+
+def _cut(fd: int, start: int, stop: int, crlf: bool = False) -> tuple[tuple[Any, ...], list[str]] | None:
     """One range read and cut (in a worker thread: the read and the cut run without the GIL), with the
     texts of its slow lines; None when the SQL must read the file."""
     size = stop - start
     view = memoryview(_buffer(size))[:size]
     if os.preadv(fd, [view], start) != size:  # the file changed under the read
         return None
-    cut = _winfast.squid_native(view, 0, size, duck.MAX_LINE)  # the limit DuckDB's scans use
+    cut = _winfast.squid_native(view, 0, size, duck.MAX_LINE, crlf)  # the limit DuckDB's scans use
     if cut[0] != 0:
         return None
     texts = []
@@ -133,11 +150,14 @@ def observed(path: Path, select: str) -> tuple[pa.Table, list[tuple[int, str]], 
         size = os.fstat(fd).st_size
         if size == 0 or os.pread(fd, len(BOM), 0) == BOM:
             return None
+        crlf = _crlf(fd, size)
+        if crlf is None:
+            return None
         parts = ranges(fd, size)
         if parts is None:
             return None
         with ThreadPoolExecutor(min(threads(), len(parts))) as pool:
-            cuts = list(pool.map(lambda r: _cut(fd, r[0], r[1]), parts))
+            cuts = list(pool.map(lambda r: _cut(fd, r[0], r[1], crlf), parts))
     if any(c is None for c in cuts):
         return None
     done = [c for c in cuts if c is not None]
