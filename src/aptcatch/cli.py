@@ -217,12 +217,9 @@ def schema(which: str) -> None:
 
 
 def _cpus() -> int:
-    import os
+    from aptcatch.cores import available_cores
 
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - not Linux
-        return max(1, os.cpu_count() or 1)
+    return available_cores()
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -169,7 +169,7 @@ class DuckDBEngine:
     @property
     def workers(self) -> int:
         """Worker processes for large Windows event inputs: ``cores``, or every core this process has."""
-        from aptcatch.hunt.engines.winpool import available_cores
+        from aptcatch.cores import available_cores
 
         return self.options.cores or available_cores()
 

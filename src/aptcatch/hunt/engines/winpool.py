@@ -23,7 +23,6 @@ process, and evaluated by the engine afterwards like any other input.
 from __future__ import annotations
 
 import contextlib
-import os
 import pickle
 import shutil
 from collections.abc import Iterator, Sequence
@@ -63,14 +62,6 @@ class Shard:
 
     results: list[ReadResult]
     sigma: SigmaRun | None
-
-
-def available_cores() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def worth_it(sizes: Sequence[int], workers: int) -> bool:
