@@ -325,11 +325,9 @@ class Sweeper:
             shared = r.shared_table() if r.rows < SMALL_FILE else None
             if shared is not None:
                 table, start = shared
-                if runs and runs[-1].table is table and runs[-1].stop == start:
-                    runs[-1].add(file_id, r.rows)
-                else:
+                if not runs or runs[-1].table is not table or runs[-1].stop != start:
                     runs.append(_Run(table, start, start, [], []))
-                    runs[-1].add(file_id, r.rows)
+                runs[-1].add(file_id, r.rows)
                 continue
             observed = r.observed()
             present = set(observed.column_names)

@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from aptcatch.cores import available_cores
 from aptcatch.hunt.readers import duck
 from aptcatch.hunt.readers.duck import STATE, connect
 
@@ -40,7 +41,6 @@ COLUMNS = ("source.ip", "destination.ip", "url.full", "url.domain")  # after STA
 CHUNK = 32 * 2**20  # bytes per range: ranges are what threads share out, and bound each range's memory
 MAX_RANGE = 2**30  # the C side refuses a range this long (one line of ~1 GiB; DuckDB rejects it anyway)
 BOM = b"\xef\xbb\xbf"  # DuckDB drops it from the first line
-SLOW = 3
 MAX_SLOW = 0.25  # above this share of a range's lines going to the SQL one by one, the SQL reads it all
 
 
@@ -51,11 +51,20 @@ def available() -> bool:
     return _winfast is not None and positioned and not os.environ.get("APTCATCH_NO_C")
 
 
-def threads() -> int:
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+def _newline(fd: int, at: int, size: int, limit: int) -> int | None:
+    """The offset of the first ``\\n`` at or after ``at`` in the open file ``fd`` (``size`` bytes): -1
+    when the file ends first, None when none comes before offset ``limit``."""
+    while at < size:
+        if at >= limit:
+            return None
+        block = os.pread(fd, 1 << 16, at)
+        if not block:
+            break
+        nl = block.find(b"\n")
+        if nl >= 0:
+            return at + nl
+        at += len(block)
+    return -1
 
 
 def ranges(fd: int, size: int, chunk: int = CHUNK) -> list[tuple[int, int]] | None:
@@ -64,16 +73,11 @@ def ranges(fd: int, size: int, chunk: int = CHUNK) -> list[tuple[int, int]] | No
     out, start = [], 0
     while start < size:
         stop = min(start + chunk, size)
-        at = stop - 1  # the range ends with the line that holds this byte
-        while stop < size:
-            block = os.pread(fd, 1 << 16, at)
-            nl = block.find(b"\n")
-            if nl >= 0 or not block:
-                stop = at + nl + 1 if nl >= 0 else size
-                break
-            at += len(block)
-            if at - start >= MAX_RANGE:
+        if stop < size:  # the range ends with the line that holds its last byte
+            nl = _newline(fd, stop - 1, size, start + MAX_RANGE)
+            if nl is None:
                 return None
+            stop = size if nl < 0 else nl + 1
         if stop - start >= MAX_RANGE:
             return None
         out.append((start, stop))
@@ -100,17 +104,10 @@ def _buffer(size: int) -> bytearray:
 def _crlf(fd: int, size: int) -> bool | None:
     """Whether the first line ends with ``\\r\\n`` (DuckDB then cuts every line there); None when it is
     at least DuckDB's line limit long (the SQL reads the file)."""
-    at = 0
-    while at < size and at < duck.MAX_LINE + 1:
-        block = os.pread(fd, 1 << 16, at)
-        nl = block.find(b"\n")
-        if nl >= 0:
-            end = at + nl
-            return end > 0 and os.pread(fd, 1, end - 1) == b"\r"
-        if not block:
-            break
-        at += len(block)
-    return False if at >= size else None
+    nl = _newline(fd, 0, size, duck.MAX_LINE + 1)
+    if nl is None:
+        return None
+    return nl > 0 and os.pread(fd, 1, nl - 1) == b"\r"
 
 
 def _cut(fd: int, start: int, stop: int, crlf: bool = False) -> tuple[tuple[Any, ...], list[str]] | None:
@@ -156,7 +153,7 @@ def observed(path: Path, select: str) -> tuple[pa.Table, list[tuple[int, str]], 
         parts = ranges(fd, size)
         if parts is None:
             return None
-        with ThreadPoolExecutor(min(threads(), len(parts))) as pool:
+        with ThreadPoolExecutor(min(available_cores(), len(parts))) as pool:
             cuts = list(pool.map(lambda r: _cut(fd, r[0], r[1], crlf), parts))
     if any(c is None for c in cuts):
         return None
