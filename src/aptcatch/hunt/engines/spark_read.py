@@ -29,6 +29,7 @@ import pyarrow as pa
 
 from aptcatch.hunt.engines.spark_sql import col, iso_from_epoch, lit, stxt, url_domain, url_host, vnull, vtxt
 from aptcatch.hunt.readers.base import NORMALISED, ReadResult
+from aptcatch.hunt.readers.squid import URL_EXTENSION_RE, URL_PATH_RE, URL_QUERY_RE
 from aptcatch.hunt.readers.zeek import log_type
 
 if TYPE_CHECKING:
@@ -315,15 +316,14 @@ def read_squid(spark: SparkSession, files: Sequence[SparkFile]) -> DataFrame:
         "user.name": "IF(get(t, 7) = '-', NULL, get(t, 7))",
     }
     # the URL's path, query and extension, as readers/squid.py cuts them (Sigma's proxy fields)
-    path = "nullif(regexp_extract(_url, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)', 1), '')"
-    df = _stage(df, {"_path": path})
+    df = _stage(df, {"_path": f"nullif(regexp_extract(_url, {lit(URL_PATH_RE)}, 1), '')"})
     raw = (
         "map('http.request.method', _method,"
         " 'http.response.status_code', substring_index(get(t, 3), '/', -1),"
         " 'event.action', substring_index(get(t, 3), '/', 1),"
         " 'url.path', _path,"
-        " 'url.query', IF(_connect, NULL, nullif(regexp_extract(_url, '^[^?#]*[?]([^#]*)', 1), '')),"
-        " 'url.extension', nullif(regexp_extract(_path, '[.]([^./]+)$', 1), ''))"
+        f" 'url.query', IF(_connect, NULL, nullif(regexp_extract(_url, {lit(URL_QUERY_RE)}, 1), '')),"
+        f" 'url.extension', nullif(regexp_extract(_path, {lit(URL_EXTENSION_RE)}, 1), ''))"
     )
     return _frame(df, "NOT ok", cols, raw)
 

@@ -88,12 +88,15 @@ _URL_COLUMNS = f"""
 
 
 # The URL's path, query and the extension of its last path segment (Sigma's proxy fields c-uri-stem,
-# c-uri-query, c-uri-extension); the full table only. DuckDB lets a later column read an earlier alias.
-_URL_PARTS = r"""
-  nullif(regexp_extract(url, '^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)', 1), '') AS "url.path",
-  CASE WHEN NOT {tunnel} THEN nullif(regexp_extract(url, '^[^?#]*\?([^#]*)', 1), '') END AS "url.query",
-  nullif(regexp_extract("url.path", '\.([^./]+)$', 1), '') AS "url.extension"
-""".rstrip().replace("{tunnel}", _TUNNEL)
+# c-uri-query, c-uri-extension), as regular expressions both DuckDB (RE2) and Spark (Java) read alike;
+# the full table only. DuckDB lets a later column read an earlier alias.
+URL_PATH_RE = "^[A-Za-z][A-Za-z0-9+.-]*://[^/?#]*([^?#]*)"
+URL_QUERY_RE = "^[^?#]*[?]([^#]*)"
+URL_EXTENSION_RE = "[.]([^./]+)$"
+_URL_PARTS = f"""
+  nullif(regexp_extract(url, {sql_str(URL_PATH_RE)}, 1), '') AS "url.path",
+  CASE WHEN NOT {_TUNNEL} THEN nullif(regexp_extract(url, {sql_str(URL_QUERY_RE)}, 1), '') END AS "url.query",
+  nullif(regexp_extract("url.path", {sql_str(URL_EXTENSION_RE)}, 1), '') AS "url.extension\""""
 
 
 # Columns every event of a layout has a value in (the one value, or None when it varies): with the
